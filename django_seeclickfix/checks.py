@@ -1,0 +1,188 @@
+"""System checks, ids ``django_seeclickfix.E001``… (errors) and ``…W001``… (warnings)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from cryptography.fernet import Fernet
+from django.apps import AppConfig
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+
+from .conf import app_settings
+
+REQUIRED_APPS = ("allauth", "allauth.account", "allauth.socialaccount")
+ACCOUNT_MIDDLEWARE = "allauth.account.middleware.AccountMiddleware"
+PER_PROCESS_CACHES = (
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+)
+
+
+def _id(kind: str, number: int) -> str:
+    return f"django_seeclickfix.{kind}{number:03d}"
+
+
+@register()
+def check_settings(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """E001: the SEECLICKFIX dict itself is wrong (bad type, unknown key, bad value)."""
+    try:
+        app_settings.validate_all()
+    except ImproperlyConfigured as err:
+        return [Error(str(err), id=_id("E", 1))]
+    return []
+
+
+@register()
+def check_allauth(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """E002: allauth apps missing. E003: allauth's AccountMiddleware missing."""
+    messages: list[CheckMessage] = []
+    missing = [app for app in REQUIRED_APPS if app not in settings.INSTALLED_APPS]
+    if missing:
+        messages.append(
+            Error(
+                f"django-seeclickfix needs {', '.join(missing)} in INSTALLED_APPS.",
+                hint='Add "allauth", "allauth.account", "allauth.socialaccount" before '
+                '"django_seeclickfix".',
+                id=_id("E", 2),
+            )
+        )
+    if ACCOUNT_MIDDLEWARE not in getattr(settings, "MIDDLEWARE", []):
+        messages.append(
+            Error(
+                "allauth's AccountMiddleware is not in MIDDLEWARE.",
+                hint=f'Add "{ACCOUNT_MIDDLEWARE}" to MIDDLEWARE.',
+                id=_id("E", 3),
+            )
+        )
+    return messages
+
+
+@register()
+def check_token_keys(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """E004: no TOKEN_KEYS. E005: a TOKEN_KEYS entry is not a Fernet key."""
+    generate = (
+        'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+    )
+    try:
+        keys = app_settings.TOKEN_KEYS
+    except ImproperlyConfigured:
+        return []  # reported by E001
+    if not keys:
+        return [
+            Error(
+                'SEECLICKFIX["TOKEN_KEYS"] is empty: linked accounts\' tokens cannot be stored.',
+                hint=f"Generate a key with {generate} and load it from the environment.",
+                id=_id("E", 4),
+            )
+        ]
+    messages: list[CheckMessage] = []
+    for position, key in enumerate(keys):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            # Never echo the key itself: it is a secret even when malformed.
+            messages.append(
+                Error(
+                    f'SEECLICKFIX["TOKEN_KEYS"][{position}] is not a valid Fernet key '
+                    "(32 url-safe base64-encoded bytes).",
+                    hint=f"Generate one with {generate}.",
+                    id=_id("E", 5),
+                )
+            )
+    return messages
+
+
+def _provider_apps() -> list[Any]:
+    provider = getattr(settings, "SOCIALACCOUNT_PROVIDERS", {}).get("seeclickfix", {})
+    apps = list(provider.get("APPS", []))
+    if provider.get("APP"):
+        apps.append(provider["APP"])
+    return apps
+
+
+@register()
+def check_credentials(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """W001: no SeeClickFix app credentials in settings."""
+    if any(isinstance(app, dict) and app.get("client_id") for app in _provider_apps()):
+        return []
+    return [
+        Warning(
+            'No SeeClickFix app in SOCIALACCOUNT_PROVIDERS["seeclickfix"]["APPS"]: nobody can '
+            "connect SeeClickFix.",
+            hint='Add {"client_id": ..., "secret": ...} (secret empty for an app SeeClickFix '
+            "registered for the implicit flow), or create a SocialApp for provider "
+            '"seeclickfix" in the admin and silence this check.',
+            id=_id("W", 1),
+        )
+    ]
+
+
+@register()
+def check_rate_limit_cache(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """W002: the shared rate budget lives in a per-process cache outside DEBUG."""
+    if settings.DEBUG:
+        return []
+    try:
+        alias = app_settings.RATE_LIMIT_CACHE
+    except ImproperlyConfigured:
+        return []
+    caches = getattr(settings, "CACHES", {})
+    backend = caches.get(alias, {}).get("BACKEND", "django.core.cache.backends.locmem.LocMemCache")
+    if alias not in caches and alias != "default":
+        return [
+            Warning(
+                f'SEECLICKFIX["RATE_LIMIT_CACHE"] is {alias!r}, which is not in CACHES.',
+                hint="Point it at a cache shared by every worker (Redis).",
+                id=_id("W", 2),
+            )
+        ]
+    if backend in PER_PROCESS_CACHES:
+        return [
+            Warning(
+                f"The rate budget cache {alias!r} uses {backend.rsplit('.', 1)[-1]}, which each "
+                "process keeps to itself: every worker will spend SeeClickFix's 20 requests per "
+                "minute on its own and the service will answer 429.",
+                hint="Use django.core.cache.backends.redis.RedisCache (or another shared cache) "
+                'for that alias, or set SEECLICKFIX["RATE_LIMIT_CACHE"] to one.',
+                id=_id("W", 2),
+            )
+        ]
+    return []
+
+
+def _celery_eager() -> bool:
+    if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
+        return True
+    from celery import current_app
+
+    return bool(current_app.conf.task_always_eager)
+
+
+@register()
+def check_celery_eager(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """W003: Celery runs tasks eagerly (in the web request) outside DEBUG."""
+    if settings.DEBUG or not _celery_eager():
+        return []
+    return [
+        Warning(
+            "Celery is set to run tasks eagerly (task_always_eager) while DEBUG is off: syncs "
+            "and comments will run inside web requests and wait on SeeClickFix's rate limit.",
+            hint="Remove CELERY_TASK_ALWAYS_EAGER in production and run a worker.",
+            id=_id("W", 3),
+        )
+    ]

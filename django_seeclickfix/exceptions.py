@@ -1,0 +1,160 @@
+"""The error tree. Every failure that reaches a caller is one of these, or ImproperlyConfigured.
+
+Messages never contain tokens or passwords: they are built from status codes, field names and
+SeeClickFix's own error texts, and ``repr`` shows the class, the status and the message only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+class SeeClickFixError(Exception):
+    """Root of everything this library raises about SeeClickFix."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class APIError(SeeClickFixError):
+    """SeeClickFix answered with a 4xx or 5xx status that no narrower class describes.
+
+    ``status`` is the HTTP status and ``body`` the parsed JSON body (or ``None`` when the body was
+    empty or not JSON). ``response`` is the ``requests.Response`` when there was one; it is kept
+    for debugging and is not part of ``str`` or ``repr``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        body: Any = None,
+        response: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+        self.response = response
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status={self.status!r}, message={self.message!r})"
+
+
+class ValidationError(APIError):
+    """422: SeeClickFix refused the submitted fields.
+
+    ``errors`` is always ``{field: [message, ...]}``, whichever of the three documented body
+    shapes the server used.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: Mapping[str, list[str]],
+        status: int | None = 422,
+        body: Any = None,
+        response: Any = None,
+    ) -> None:
+        super().__init__(message, status=status, body=body, response=response)
+        self.errors: dict[str, list[str]] = {key: list(value) for key, value in errors.items()}
+
+
+class NotFound(APIError):
+    """404: the issue, user or comment does not exist (or is not visible to this user)."""
+
+
+class PermissionDenied(APIError):
+    """403: the user is signed in but not allowed to do this (e.g. acknowledge as a resident)."""
+
+
+class RateLimited(SeeClickFixError):
+    """The shared request budget is exhausted, or SeeClickFix answered 429.
+
+    ``retry_after`` is the number of seconds to wait before the next attempt.
+    """
+
+    def __init__(self, message: str, *, retry_after: float, status: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = max(0.0, float(retry_after))
+        self.status = status
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(retry_after={self.retry_after!r}, message={self.message!r})"
+
+
+class AbuseBlocked(RateLimited):
+    """403 "Request forbidden by administrative rules.": SeeClickFix blocks a client that kept
+    exceeding the rate limit. Everything pauses for ``retry_after`` seconds."""
+
+
+class TransientError(SeeClickFixError):
+    """Worth retrying later: 5xx, timeouts, connection resets, truncated or non-JSON bodies."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status={self.status!r}, message={self.message!r})"
+
+
+class ReauthRequired(SeeClickFixError):
+    """The link cannot be used until its user connects SeeClickFix again.
+
+    Raised for a revoked or expired token without a refresh token, ``invalid_grant`` on refresh, a
+    second invalid-token answer after a refresh, and ``/profile`` answering ``{"id": null}`` to a
+    request that sent credentials.
+    """
+
+
+class OAuthError(APIError):
+    """The OAuth token endpoint refused a request (``invalid_client``, ``invalid_request``, ...).
+
+    ``error`` is the OAuth error code. ``invalid_grant`` is raised as :class:`ReauthRequired`
+    instead, because only the user can fix it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error: str,
+        status: int | None = None,
+        body: Any = None,
+        response: Any = None,
+    ) -> None:
+        super().__init__(message, status=status, body=body, response=response)
+        self.error = error
+
+
+class TokenDecryptionError(SeeClickFixError):
+    """A stored token cannot be decrypted with any key in ``SEECLICKFIX["TOKEN_KEYS"]``.
+
+    The ciphertext is never used as a token. Add the key that wrote it back to TOKEN_KEYS, or ask
+    the user to reconnect.
+    """
+
+
+__all__ = [
+    "APIError",
+    "AbuseBlocked",
+    "NotFound",
+    "OAuthError",
+    "PermissionDenied",
+    "RateLimited",
+    "ReauthRequired",
+    "SeeClickFixError",
+    "TokenDecryptionError",
+    "TransientError",
+    "ValidationError",
+]

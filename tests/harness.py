@@ -1,0 +1,82 @@
+"""pytest plugin (loaded with ``-p tests.harness``): starts the servers the run needs.
+
+``--scf-db=postgres`` starts a throwaway PostgreSQL before Django reads its settings, so
+``tests/settings.py`` finds it through ``SCF_TEST_DATABASE_URL``. ``--scf-db=sqlite`` (the default)
+deselects the tests marked ``integration`` and says so; they run in the PostgreSQL pass.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.servers import PostgresServer, RedisServer
+
+_postgres: PostgresServer | None = None
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--scf-db",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="database for this run: sqlite (unit tests) or postgres (everything, real server)",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> None:
+    global _postgres
+    if early_config.known_args_namespace.scf_db != "postgres":
+        os.environ.pop("SCF_TEST_DATABASE_URL", None)
+        return
+    if os.environ.get("SCF_TEST_DATABASE_URL"):
+        return  # a caller (tox, a benchmark) already runs one
+    _postgres = PostgresServer().start()
+    os.environ["SCF_TEST_DATABASE_URL"] = _postgres.url
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _postgres is not None:
+        _postgres.stop()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    url = os.environ.get("SCF_TEST_DATABASE_URL")
+    return f"django-seeclickfix database: {'PostgreSQL ' + url if url else 'SQLite (in memory)'}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("scf_db") == "postgres":
+        return
+    needs_server = [
+        item
+        for item in items
+        if item.get_closest_marker("integration") or item.get_closest_marker("postgres")
+    ]
+    if needs_server:
+        config.hook.pytest_deselected(items=needs_server)
+        items[:] = [item for item in items if item not in needs_server]
+        config._scf_deselected = len(needs_server)  # type: ignore[attr-defined]
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    count = getattr(config, "_scf_deselected", 0)
+    if count:
+        terminalreporter.write_line(
+            f"{count} integration/PostgreSQL tests were left for the --scf-db=postgres pass."
+        )
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real Redis on a free port for this test session (``restart()`` for fault tests)."""
+    server = RedisServer().start()
+    yield server
+    server.stop()

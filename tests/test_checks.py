@@ -1,0 +1,104 @@
+import pytest
+from django.core.checks import run_checks
+from django.test import override_settings
+
+from tests import settings as base
+
+KEY = base.SEECLICKFIX["TOKEN_KEYS"][0]
+
+
+def ids():
+    return sorted(
+        m.id for m in run_checks() if m.id.startswith("django_seeclickfix") and not m.is_silenced()
+    )
+
+
+def test_silent_when_configured_right():
+    assert ids() == []
+
+
+@override_settings(SEECLICKFIX={"RATE_LIMIT_REQUESTS": -1, "TOKEN_KEYS": [KEY]})
+def test_e001_bad_setting():
+    messages = [m for m in run_checks() if m.id == "django_seeclickfix.E001"]
+    assert len(messages) == 1
+    assert 'SEECLICKFIX["RATE_LIMIT_REQUESTS"]' in messages[0].msg
+
+
+@override_settings(INSTALLED_APPS=[a for a in base.INSTALLED_APPS if a != "allauth.socialaccount"])
+def test_e002_allauth_apps_missing():
+    assert "django_seeclickfix.E002" in ids()
+
+
+@override_settings(MIDDLEWARE=[m for m in base.MIDDLEWARE if "allauth" not in m])
+def test_e003_account_middleware_missing():
+    assert "django_seeclickfix.E003" in ids()
+
+
+@override_settings(SEECLICKFIX={})
+def test_e004_no_token_keys():
+    assert ids() == ["django_seeclickfix.E004"]
+
+
+@override_settings(SEECLICKFIX={"TOKEN_KEYS": [KEY, "not-a-fernet-key-SENTINEL"]})
+def test_e005_bad_fernet_key_is_reported_by_position_not_value():
+    messages = [m for m in run_checks() if m.id == "django_seeclickfix.E005"]
+    assert len(messages) == 1
+    assert '["TOKEN_KEYS"][1]' in messages[0].msg
+    assert "SENTINEL" not in messages[0].msg + (messages[0].hint or "")
+
+
+@pytest.mark.parametrize(
+    "providers", [{}, {"seeclickfix": {"APPS": []}}, {"seeclickfix": {"APP": {"secret": "x"}}}]
+)
+def test_w001_no_credentials(providers):
+    with override_settings(SOCIALACCOUNT_PROVIDERS=providers):
+        assert ids() == ["django_seeclickfix.W001"]
+
+
+def test_w001_silent_with_a_single_app_setting():
+    with override_settings(SOCIALACCOUNT_PROVIDERS={"seeclickfix": {"APP": {"client_id": "id"}}}):
+        assert ids() == []
+
+
+@override_settings(SILENCED_SYSTEM_CHECKS=[])
+def test_w002_locmem_budget_outside_debug():
+    assert ids() == ["django_seeclickfix.W002"]
+    with override_settings(DEBUG=True):
+        assert ids() == []
+
+
+@override_settings(
+    SILENCED_SYSTEM_CHECKS=[],
+    CACHES={
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        }
+    },
+)
+def test_w002_silent_with_a_shared_cache():
+    assert ids() == []
+
+
+@override_settings(
+    SILENCED_SYSTEM_CHECKS=[], SEECLICKFIX={"TOKEN_KEYS": [KEY], "RATE_LIMIT_CACHE": "budget"}
+)
+def test_w002_alias_not_in_caches():
+    assert ids() == ["django_seeclickfix.W002"]
+
+
+@override_settings(CELERY_TASK_ALWAYS_EAGER=True)
+def test_w003_eager_celery_outside_debug():
+    assert ids() == ["django_seeclickfix.W003"]
+    with override_settings(DEBUG=True):
+        assert ids() == []
+
+
+def test_w003_reads_the_celery_app_too():
+    from celery import current_app
+
+    current_app.conf.task_always_eager = True
+    try:
+        assert ids() == ["django_seeclickfix.W003"]
+    finally:
+        current_app.conf.task_always_eager = False

@@ -1,0 +1,49 @@
+import pytest
+
+from django_seeclickfix import exceptions as exc
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        exc.APIError,
+        exc.ValidationError,
+        exc.NotFound,
+        exc.PermissionDenied,
+        exc.OAuthError,
+        exc.RateLimited,
+        exc.AbuseBlocked,
+        exc.TransientError,
+        exc.ReauthRequired,
+        exc.TokenDecryptionError,
+    ],
+)
+def test_every_error_has_one_root(cls):
+    assert issubclass(cls, exc.SeeClickFixError)
+
+
+def test_api_error_family():
+    assert issubclass(exc.ValidationError, exc.APIError)
+    assert issubclass(exc.NotFound, exc.APIError)
+    assert issubclass(exc.PermissionDenied, exc.APIError)
+    assert issubclass(exc.AbuseBlocked, exc.RateLimited)
+    assert not issubclass(exc.TransientError, exc.APIError)
+
+
+def test_repr_and_str_carry_status_and_message_but_not_the_response():
+    class Response:
+        def __repr__(self):
+            return "<Response with Authorization: Bearer SENTINEL>"
+
+    err = exc.APIError("Bad request", status=400, body={"message": "x"}, response=Response())
+    assert str(err) == "Bad request"
+    assert repr(err) == "APIError(status=400, message='Bad request')"
+    assert "SENTINEL" not in repr(err) + str(err)
+
+
+def test_validation_error_keeps_normalised_errors_and_rate_limit_clamps():
+    err = exc.ValidationError("Invalid", errors={"address": ["can't be blank"]})
+    assert err.status == 422
+    assert err.errors == {"address": ["can't be blank"]}
+    assert exc.RateLimited("slow down", retry_after=-3).retry_after == 0.0
+    assert "retry_after=12.0" in repr(exc.RateLimited("slow down", retry_after=12))
