@@ -45,7 +45,7 @@ ensure_venv() {
         say "creating virtualenv in $VENV"
         "$(find_python)" -m venv "$VENV" || die "could not create a virtualenv (Debian: apt-get install python3-venv)"
     fi
-    want="$(cat "$ROOT/pyproject.toml" "$ROOT"/example_project/requirements.txt 2>/dev/null | sha256sum | cut -c1-16)"
+    want="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         say "installing django-seeclickfix and its development tools"
         "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
