@@ -1,0 +1,212 @@
+"""Linked SeeClickFix accounts and the issues their users reported.
+
+Tokens live only in :class:`SeeClickFixAccount` (allauth's ``SocialToken`` stays unused) and are
+written only through :mod:`django_seeclickfix.tokens` and :mod:`django_seeclickfix.linking`,
+which compare ``token_version`` so a writer holding an old copy of the row can never put an older
+token back. ``SeeClickFixAccount.save()`` leaves the token columns alone for the same reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .fields import EncryptedTextField
+
+# Columns that only the version-checked token writers may change.
+TOKEN_FIELDS = frozenset({"access_token", "refresh_token", "token_type", "expires_at", "scope"})
+TOKEN_WRITE_FIELDS = TOKEN_FIELDS | {"token_version"}
+
+MAX_ERROR_LENGTH = 500
+
+
+class AccountStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    REAUTH_REQUIRED = "reauth_required", _("Needs reconnecting")
+    REVOKED = "revoked", _("Disconnected")
+
+
+class SeeClickFixAccountQuerySet(models.QuerySet["SeeClickFixAccount"]):
+    def usable(self) -> SeeClickFixAccountQuerySet:
+        """Accounts background jobs may act as: active link, active site user."""
+        return self.filter(status=AccountStatus.ACTIVE, user__is_active=True)
+
+    def for_environment(self, environment: str | None = None) -> SeeClickFixAccountQuerySet:
+        from .conf import app_settings
+
+        return self.filter(environment=environment or app_settings.ENVIRONMENT)
+
+
+class SeeClickFixAccount(models.Model):
+    """One linked SeeClickFix account of one site user in one SeeClickFix environment."""
+
+    Status = AccountStatus
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="seeclickfix_accounts",
+        verbose_name=_("user"),
+    )
+    social_account = models.OneToOneField(
+        "socialaccount.SocialAccount",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="seeclickfix_account",
+        verbose_name=_("social account"),
+    )
+    environment = models.SlugField(_("environment"), max_length=40)
+    scf_user_id = models.BigIntegerField(_("SeeClickFix user id"))
+
+    access_token = EncryptedTextField(_("access token"), null=True, blank=True)
+    refresh_token = EncryptedTextField(_("refresh token"), null=True, blank=True)
+    token_type = models.CharField(_("token type"), max_length=40, default="Bearer")
+    expires_at = models.DateTimeField(
+        _("token expires at"), null=True, blank=True, help_text=_("Empty: the token never expires.")
+    )
+    scope = models.CharField(_("scope"), max_length=255, blank=True, default="")
+    token_version = models.PositiveBigIntegerField(
+        _("token version"),
+        default=0,
+        editable=False,
+        help_text=_("Bumped on every token write; a writer holding an older version loses."),
+    )
+
+    status = models.CharField(
+        _("status"),
+        max_length=20,
+        choices=AccountStatus.choices,
+        default=AccountStatus.ACTIVE,
+        db_index=True,
+    )
+    status_changed_at = models.DateTimeField(_("status changed at"), default=timezone.now)
+
+    profile = models.JSONField(_("profile"), default=dict, blank=True)
+    profile_synced_at = models.DateTimeField(_("profile synced at"), null=True, blank=True)
+    sync_cursor = models.DateTimeField(
+        _("sync cursor"),
+        null=True,
+        blank=True,
+        help_text=_("Greatest SeeClickFix updated_at seen; empty before the first sync."),
+    )
+    last_synced_at = models.DateTimeField(_("last synced at"), null=True, blank=True, db_index=True)
+    last_sync_error = models.CharField(
+        _("last sync error"), max_length=MAX_ERROR_LENGTH, blank=True, default=""
+    )
+
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects: ClassVar[SeeClickFixAccountQuerySet] = SeeClickFixAccountQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        verbose_name = _("SeeClickFix account")
+        verbose_name_plural = _("SeeClickFix accounts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["environment", "scf_user_id"], name="seeclickfix_account_unique_scf_user"
+            ),
+            models.UniqueConstraint(
+                fields=["user", "environment"], name="seeclickfix_account_unique_user_environment"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        name = self.display_name
+        return f"{name} (SeeClickFix {self.environment} #{self.scf_user_id})"
+
+    def __repr__(self) -> str:
+        return (
+            f"<SeeClickFixAccount pk={self.pk} user_id={self.user_id} "
+            f"environment={self.environment!r} scf_user_id={self.scf_user_id} "
+            f"status={self.status!r}>"
+        )
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save, but never the token columns of an existing row (see the module docstring)."""
+        if args:
+            raise TypeError("SeeClickFixAccount.save() takes keyword arguments only.")
+        update_fields = kwargs.get("update_fields")
+        if not self._state.adding and not kwargs.get("force_insert"):
+            if update_fields is None:
+                kwargs["update_fields"] = [
+                    field.name
+                    for field in self._meta.concrete_fields
+                    if not field.primary_key and field.name not in TOKEN_WRITE_FIELDS
+                ]
+            elif TOKEN_WRITE_FIELDS & set(update_fields):
+                raise ValueError(
+                    "Token columns are written through django_seeclickfix.tokens, which checks "
+                    "token_version; save() does not write them."
+                )
+        super().save(**kwargs)
+
+    @property
+    def display_name(self) -> str:
+        name = self.profile.get("name") if isinstance(self.profile, dict) else None
+        return str(name) if name else f"#{self.scf_user_id}"
+
+    @property
+    def has_refresh_token(self) -> bool:
+        return self.__dict__.get("refresh_token") is not None
+
+    @property
+    def is_usable(self) -> bool:
+        return self.status == AccountStatus.ACTIVE and bool(self.user.is_active)
+
+
+class SeeClickFixIssue(models.Model):
+    """An issue reported on SeeClickFix by a linked user, as the last sync saw it."""
+
+    environment = models.SlugField(_("environment"), max_length=40)
+    scf_id = models.BigIntegerField(_("SeeClickFix id"))
+    account = models.ForeignKey(
+        SeeClickFixAccount,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="issues",
+        verbose_name=_("account"),
+    )
+    reporter_scf_id = models.BigIntegerField(_("reporter's SeeClickFix id"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=40, blank=True, default="")
+    summary = models.CharField(_("summary"), max_length=500, blank=True, default="")
+    description = models.TextField(_("description"), blank=True, default="")
+    address = models.CharField(_("address"), max_length=500, blank=True, default="")
+    lat = models.FloatField(_("latitude"), null=True, blank=True)
+    lng = models.FloatField(_("longitude"), null=True, blank=True)
+    html_url = models.URLField(_("SeeClickFix page"), max_length=500, blank=True, default="")
+    rating = models.IntegerField(_("rating"), null=True, blank=True)
+    scf_created_at = models.DateTimeField(_("created on SeeClickFix"), null=True, blank=True)
+    scf_updated_at = models.DateTimeField(_("updated on SeeClickFix"), null=True, blank=True)
+    raw = models.JSONField(_("raw JSON"), default=dict, blank=True)
+    first_synced_at = models.DateTimeField(_("first synced at"), default=timezone.now)
+    last_synced_at = models.DateTimeField(_("last synced at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("SeeClickFix issue")
+        verbose_name_plural = _("SeeClickFix issues")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["environment", "scf_id"], name="seeclickfix_issue_unique_scf_id"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["account", "scf_updated_at"], name="seeclickfix_issue_acct_upd"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.scf_id} {self.summary}".strip()
+
+    def __repr__(self) -> str:
+        return (
+            f"<SeeClickFixIssue pk={self.pk} environment={self.environment!r} scf_id={self.scf_id}>"
+        )
+
+
+__all__ = ["TOKEN_FIELDS", "AccountStatus", "SeeClickFixAccount", "SeeClickFixIssue"]
