@@ -1,0 +1,60 @@
+"""Defaults for the client: from ``SEECLICKFIX`` when Django is configured, else built-ins.
+
+The client must work in a plain script without Django settings (it imports no models). Then the
+documented defaults of ``conf.SETTINGS`` apply and the rate budget lives in this process only.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from .. import __version__
+from ..conf import SETTINGS
+
+PROJECT_URL = "https://github.com/django-seeclickfix/django-seeclickfix"
+DEFAULT_USER_AGENT = f"django-seeclickfix/{__version__} (+{PROJECT_URL})"
+
+_local_budget: Any = None
+_local_lock = threading.Lock()
+
+
+def django_configured() -> bool:
+    from django.conf import settings
+
+    return bool(settings.configured)
+
+
+def setting(name: str) -> Any:
+    """``app_settings.<name>`` when Django is configured, else the documented default."""
+    if django_configured():
+        from ..conf import app_settings
+
+        return getattr(app_settings, name)
+    return SETTINGS[name].default
+
+
+def user_agent() -> str:
+    configured = setting("USER_AGENT")
+    return str(configured) if configured else DEFAULT_USER_AGENT
+
+
+def default_budget() -> Any:
+    """The shared budget from settings, or one process-wide in-memory budget without Django."""
+    from .ratelimit import MemoryStore, RateBudget
+
+    if django_configured():
+        return RateBudget.from_settings()
+    global _local_budget
+    with _local_lock:
+        if _local_budget is None:
+            _local_budget = RateBudget(
+                SETTINGS["RATE_LIMIT_REQUESTS"].default,
+                SETTINGS["RATE_LIMIT_PERIOD"].default,
+                store=MemoryStore(),
+                max_wait=SETTINGS["RATE_LIMIT_MAX_WAIT"].default,
+                hold_timeout=SETTINGS["REQUEST_DEADLINE"].default
+                + SETTINGS["READ_TIMEOUT"].default,
+                retry_after_default=SETTINGS["RETRY_AFTER_DEFAULT"].default,
+            )
+        return _local_budget

@@ -1,0 +1,394 @@
+"""The one place every request to SeeClickFix goes through.
+
+One ``requests.Session`` per :class:`ApiSession`. Each request:
+
+- takes a unit of the shared rate budget first (every redirect hop too), and releases it when the
+  response has been read (see ``ratelimit.py`` for why the finish time matters);
+- has a connect timeout, a read timeout and a total deadline that covers the body;
+- is streamed, and refused once the body passes ``MAX_RESPONSE_BYTES``;
+- verifies TLS; follows redirects itself, on the same host only (never sending ``Authorization``
+  anywhere else);
+- carries the User-Agent SeeClickFix requires;
+- is never retried here (Celery retries tasks); the client's single refresh-and-retry after an
+  invalid token is the only exception and lives in ``client.py``.
+
+A 429, and the 403 "Request forbidden by administrative rules.", pause the whole budget for the
+``Retry-After`` and raise ``RateLimited`` / ``AbuseBlocked``. Transport failures become
+``TransientError``. Every other status is returned for the caller to interpret.
+
+Logs carry method, path, status, size and duration, never headers or bodies. Tokens are never
+in URLs; form bodies (OAuth) are scrubbed from the ``requests`` objects kept on errors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.structures import CaseInsensitiveDict
+
+from ..exceptions import AbuseBlocked, APIError, RateLimited, TransientError
+from . import defaults
+from .auth import Credential
+from .ratelimit import Budget
+
+logger = logging.getLogger("django_seeclickfix.client")
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
+CHUNK_SIZE = 64 * 1024
+REDACTED = "[redacted]"
+ABUSE_MARKER = "administrative rules"
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` with every secret (token, password, code, client secret) blanked out."""
+    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def parse_retry_after(value: str | None, default: float, now: datetime | None = None) -> float:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date.
+
+    Missing, garbage, negative or absurd values give ``default``; a date in the past gives 1 s
+    (the server did say to wait).
+    """
+    if value is None or not value.strip():
+        return float(default)
+    raw = value.strip()
+    try:
+        seconds = float(raw)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError):
+            return float(default)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+        return max(1.0, seconds) if seconds <= 86400 else float(default)
+    if seconds != seconds or seconds < 0 or seconds > 86400:  # NaN, negative, > a day
+        return float(default)
+    return max(1.0, seconds)
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """A fully read response. ``response`` is the scrubbed ``requests.Response`` (for errors)."""
+
+    method: str
+    url: str
+    status: int
+    headers: Mapping[str, str]
+    content: bytes = field(repr=False)
+    elapsed: float
+    response: requests.Response | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def path(self) -> str:
+        parts = urlsplit(self.url)
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+
+    def json_or_none(self) -> Any:
+        """The parsed body, or ``None`` when it is empty or not JSON (for error bodies)."""
+        if not self.content.strip():
+            return None
+        try:
+            return json.loads(self.content)
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+    def json(self) -> Any:
+        """The parsed body; a non-JSON or truncated body is a ``TransientError``."""
+        try:
+            return json.loads(self.content)
+        except (ValueError, UnicodeDecodeError) as err:
+            raise TransientError(
+                f"SeeClickFix sent a body that is not JSON for {self.method} {self.path} "
+                f"(status {self.status}, {len(self.content)} bytes).",
+                status=self.status,
+            ) from err
+
+
+class _NoNetrc(requests.auth.AuthBase):
+    """Stops requests from adding ``~/.netrc`` credentials; we set ``Authorization`` ourselves."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+
+
+def same_site(original: str, target: str) -> bool:
+    """Same host and port, and never a downgrade from https to http. http→https is allowed."""
+    scheme, host, port = _origin(original)
+    new_scheme, new_host, new_port = _origin(target)
+    if host != new_host:
+        return False
+    if scheme == new_scheme:
+        return port == new_port
+    return scheme == "http" and new_scheme == "https" and port == 80 and new_port == 443
+
+
+class ApiSession:
+    """Transport shared by :class:`SeeClickFixClient` and :class:`OAuthClient`.
+
+    Every argument left as ``None`` takes its value from ``SEECLICKFIX`` (or the documented
+    default without Django settings). ``rate_limit_scope`` is ``"global"`` or ``"token"``.
+    """
+
+    def __init__(
+        self,
+        *,
+        user_agent: str | None = None,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+        deadline: float | None = None,
+        max_bytes: int | None = None,
+        budget: Budget | None = None,
+        rate_limit_scope: str | None = None,
+        retry_after_default: float | None = None,
+        requests_session: requests.Session | None = None,
+    ) -> None:
+        self.user_agent = user_agent or defaults.user_agent()
+        self.connect_timeout = float(connect_timeout or defaults.setting("CONNECT_TIMEOUT"))
+        self.read_timeout = float(read_timeout or defaults.setting("READ_TIMEOUT"))
+        self.deadline = float(deadline or defaults.setting("REQUEST_DEADLINE"))
+        self.max_bytes = int(max_bytes or defaults.setting("MAX_RESPONSE_BYTES"))
+        self.budget: Budget = budget if budget is not None else defaults.default_budget()
+        self.rate_limit_scope = rate_limit_scope or defaults.setting("RATE_LIMIT_SCOPE")
+        self.retry_after_default = float(
+            retry_after_default or defaults.setting("RETRY_AFTER_DEFAULT")
+        )
+        self.session = requests_session or requests.Session()
+        self.session.headers["User-Agent"] = self.user_agent
+        self.session.headers["Accept"] = "application/json"
+        self.session.verify = True
+        self.session.max_redirects = MAX_REDIRECTS
+
+    def __repr__(self) -> str:
+        return f"ApiSession(user_agent={self.user_agent!r}, budget={self.budget!r})"
+
+    def close(self) -> None:
+        self.session.close()
+
+    def budget_scope(self, credential: Credential | None) -> str:
+        if self.rate_limit_scope == "token" and credential is not None:
+            return credential.identity
+        return "global" if self.rate_limit_scope != "token" else "anonymous"
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        credential: Credential | None = None,
+        secrets: Iterable[str | None] = (),
+    ) -> HttpResponse:
+        """Send one request (following same-host redirects) and read its body."""
+        all_secrets = tuple(secrets) + (credential.secrets if credential else ())
+        scope = self.budget_scope(credential)
+        started = time.monotonic()
+        deadline_at = started + self.deadline
+        send_headers = dict(headers or {})
+        if credential is not None:
+            send_headers["Authorization"] = credential.header
+        current_url, current_method = url, method.upper()
+        current_params, current_data, current_json = params, data, json_body
+        for _hop in range(MAX_REDIRECTS + 1):
+            result = self._send_once(
+                current_method,
+                current_url,
+                params=current_params,
+                data=current_data,
+                json_body=current_json,
+                headers=send_headers,
+                scope=scope,
+                started=started,
+                deadline_at=deadline_at,
+                secrets=all_secrets,
+            )
+            location = result.headers.get("Location")
+            if result.status not in REDIRECT_STATUSES or not location:
+                self._check_rate_limit(result, scope)
+                return result
+            target = urljoin(result.url, location)
+            if not same_site(url, target):
+                raise APIError(
+                    f"SeeClickFix redirected {current_method} {result.path} to another host "
+                    f"({urlsplit(target).hostname}); not followed, so no credentials left this "
+                    "host.",
+                    status=result.status,
+                    response=result.response,
+                )
+            if result.status == 303 or (
+                result.status in (301, 302) and current_method not in ("GET", "HEAD")
+            ):
+                # What browsers (and requests) do: the body is not sent again.
+                current_method, current_data, current_json = "GET", None, None
+            current_url, current_params = target, None
+        raise TransientError(
+            f"SeeClickFix redirected {method.upper()} {urlsplit(url).path} more than "
+            f"{MAX_REDIRECTS} times."
+        )
+
+    # internals ---------------------------------------------------------------------------------
+
+    def _send_once(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None,
+        data: Mapping[str, Any] | None,
+        json_body: Any,
+        headers: Mapping[str, str],
+        scope: str,
+        started: float,
+        deadline_at: float,
+        secrets: tuple[str | None, ...],
+    ) -> HttpResponse:
+        path = urlsplit(url).path
+        with self.budget.reserve(scope):
+            remaining = deadline_at - time.monotonic()
+            if remaining <= 0:
+                raise TransientError(
+                    f"{method} {path}: the request deadline of {self.deadline:g} s passed."
+                )
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    json=json_body,
+                    headers=dict(headers),
+                    auth=_NoNetrc(),
+                    timeout=(
+                        min(self.connect_timeout, remaining),
+                        min(self.read_timeout, remaining),
+                    ),
+                    allow_redirects=False,
+                    stream=True,
+                    verify=True,
+                )
+            except requests.Timeout as err:
+                raise TransientError(
+                    f"{method} {path}: SeeClickFix did not answer in time ({type(err).__name__})."
+                ) from err
+            except requests.RequestException as err:
+                raise TransientError(
+                    f"{method} {path}: could not reach SeeClickFix ({type(err).__name__}: "
+                    f"{redact(str(err), secrets)})."
+                ) from err
+            try:
+                content = self._read_body(response, method, path, deadline_at)
+            finally:
+                response.close()
+        _scrub(response)
+        elapsed = time.monotonic() - started
+        result = HttpResponse(
+            method=method,
+            url=response.url or url,
+            status=response.status_code,
+            headers=CaseInsensitiveDict(response.headers),
+            content=content,
+            elapsed=elapsed,
+            response=response,
+        )
+        logger.debug(
+            "SeeClickFix %s %s -> %s (%d bytes, %.0f ms)",
+            method,
+            result.path,
+            result.status,
+            len(content),
+            elapsed * 1000,
+        )
+        return result
+
+    def _read_body(
+        self, response: requests.Response, method: str, path: str, deadline_at: float
+    ) -> bytes:
+        declared = response.headers.get("Content-Length")
+        if declared and declared.strip().isdigit() and int(declared) > self.max_bytes:
+            raise TransientError(
+                f"{method} {path}: SeeClickFix announced a {int(declared)}-byte body, over the "
+                f"limit of {self.max_bytes} bytes (SEECLICKFIX['MAX_RESPONSE_BYTES']).",
+                status=response.status_code,
+            )
+        chunks: list[bytes] = []
+        total = 0
+        try:
+            for chunk in response.iter_content(CHUNK_SIZE):
+                total += len(chunk)
+                if total > self.max_bytes:
+                    raise TransientError(
+                        f"{method} {path}: the response passed the limit of {self.max_bytes} "
+                        "bytes (SEECLICKFIX['MAX_RESPONSE_BYTES']); stopped reading.",
+                        status=response.status_code,
+                    )
+                if time.monotonic() > deadline_at:
+                    raise TransientError(
+                        f"{method} {path}: the body took longer than the request deadline of "
+                        f"{self.deadline:g} s.",
+                        status=response.status_code,
+                    )
+                chunks.append(chunk)
+        except requests.RequestException as err:
+            raise TransientError(
+                f"{method} {path}: the response body was cut off ({type(err).__name__}).",
+                status=response.status_code,
+            ) from err
+        return b"".join(chunks)
+
+    def _check_rate_limit(self, result: HttpResponse, scope: str) -> None:
+        if result.status == 429:
+            wait = parse_retry_after(result.headers.get("Retry-After"), self.retry_after_default)
+            self.budget.pause(wait, scope)
+            raise RateLimited(
+                f"SeeClickFix answered 429 Too Many Requests to {result.method} "
+                f"{urlsplit(result.url).path}; every request waits {wait:.0f} s.",
+                retry_after=wait,
+                status=429,
+            )
+        if result.status == 403 and _is_abuse_block(result):
+            wait = parse_retry_after(result.headers.get("Retry-After"), self.retry_after_default)
+            self.budget.pause(wait, scope)
+            raise AbuseBlocked(
+                "SeeClickFix blocked this client for exceeding its rate limit (Request "
+                f"forbidden by administrative rules); every request waits {wait:.0f} s.",
+                retry_after=wait,
+                status=403,
+            )
+
+
+def _is_abuse_block(result: HttpResponse) -> bool:
+    body = result.json_or_none()
+    message = body.get("message") if isinstance(body, Mapping) else None
+    return isinstance(message, str) and ABUSE_MARKER in message.lower()
+
+
+def _scrub(response: requests.Response) -> None:
+    """Remove credentials and form bodies from the request kept on the response (and errors)."""
+    request = response.request
+    if "Authorization" in request.headers:
+        request.headers["Authorization"] = REDACTED
+    if request.body:
+        request.body = REDACTED
