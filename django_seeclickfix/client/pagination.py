@@ -1,0 +1,212 @@
+"""Lazy page iteration driven by ``metadata.pagination``.
+
+Two walks:
+
+- **By page number** (plain listings): follow ``next_page`` numbers (never ``next_page_url``,
+  which the docs show with a doubled ``/api/api/v2``), stop when it is ``null``, ``"null"`` or
+  missing, and refuse to request a page twice.
+- **By update time** (incremental sync: ``sort=updated_at&sort_direction=ASC``): after each page
+  the next request moves ``updated_at_after`` up to the greatest ``updated_at`` seen and starts
+  again at page 1. Offsets are unsafe here: an issue that changes during the walk jumps to the
+  end of the list and every later issue shifts one place left, so page 2 would silently skip
+  one. ``updated_at_after`` is inclusive, so the boundary issues come again; they are dropped.
+  Only when a whole page shares the bound's second does the walk fall back to the next page
+  number under the same bound. No (bound, page) pair is requested twice.
+
+Metadata decides whether there is more; one page at a time is held in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from ..exceptions import TransientError
+from . import parsing
+from .types import Page
+
+logger = logging.getLogger("django_seeclickfix.client")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What the client hands the walk for one request: a 304, or a parsed JSON body."""
+
+    not_modified: bool
+    body: Any = None
+
+
+@dataclass(frozen=True)
+class PaginationInfo:
+    page: int | None
+    per_page: int | None
+    pages: int | None
+    entries: int | None
+    next_page: int | None
+
+    @property
+    def has_next(self) -> bool:
+        if self.next_page is None:
+            return False
+        return not (self.pages is not None and self.page is not None and self.page >= self.pages)
+
+
+def read_pagination(body: Any) -> PaginationInfo:
+    data = parsing.mapping(parsing.mapping(parsing.mapping(body).get("metadata")).get("pagination"))
+    return PaginationInfo(
+        page=parsing.page_number(data.get("page")),
+        per_page=parsing.page_number(data.get("per_page")),
+        pages=parsing.integer(data.get("pages")),
+        entries=parsing.integer(data.get("entries")),
+        next_page=parsing.page_number(data.get("next_page")),
+    )
+
+
+def items_of(body: Any, key: str, where: str) -> list[Any]:
+    """The resource-named array (``issues``, ``comments``…); missing means a broken body."""
+    if not isinstance(body, Mapping) or not isinstance(body.get(key), list):
+        raise TransientError(f"SeeClickFix's answer to {where} has no '{key}' list.")
+    return list(body[key])
+
+
+def _parse_all(raw_items: list[Any], parse: Callable[[Any], T | None], where: str) -> list[T]:
+    parsed: list[T] = []
+    for raw in raw_items:
+        item = parse(raw)
+        if item is None:
+            logger.warning("Skipped an entry without an id in SeeClickFix's %s", where)
+            continue
+        parsed.append(item)
+    return parsed
+
+
+def walk_pages(
+    fetch: Callable[[dict[str, Any], bool], Fetched],
+    params: Mapping[str, Any],
+    *,
+    items_key: str,
+    parse: Callable[[Any], T | None],
+    where: str,
+    on_complete: Callable[[], None] | None = None,
+) -> Iterator[Page[T]]:
+    """Pages by ``next_page`` number. Only the first request may be conditional."""
+    requested: set[int] = set()
+    number = parsing.page_number(params.get("page")) or 1
+    while True:
+        requested.add(number)
+        fetched = fetch({**params, "page": number}, not (len(requested) > 1))
+        if fetched.not_modified:
+            yield Page(
+                items=(),
+                number=number,
+                per_page=None,
+                total_pages=None,
+                total_entries=None,
+                has_next=False,
+                not_modified=True,
+            )
+            return
+        raw_items = items_of(fetched.body, items_key, where)
+        info = read_pagination(fetched.body)
+        has_next = info.has_next and bool(raw_items)
+        yield Page(
+            items=tuple(_parse_all(raw_items, parse, where)),
+            number=number,
+            per_page=info.per_page,
+            total_pages=info.pages,
+            total_entries=info.entries,
+            has_next=has_next,
+        )
+        if not has_next:
+            break
+        assert info.next_page is not None
+        if info.next_page in requested:
+            raise TransientError(
+                f"SeeClickFix's pagination for {where} pointed back to page {info.next_page}; "
+                "stopped instead of fetching it twice."
+            )
+        number = info.next_page
+    if on_complete is not None:
+        on_complete()
+
+
+def walk_updates(
+    fetch: Callable[[dict[str, Any], bool], Fetched],
+    params: Mapping[str, Any],
+    *,
+    updated_after: datetime | None,
+    items_key: str,
+    parse: Callable[[Any], T | None],
+    updated_at: Callable[[T], datetime | None],
+    identity: Callable[[T], Any],
+    where: str,
+    on_complete: Callable[[], None] | None = None,
+) -> Iterator[Page[T]]:
+    """Pages of an ``updated_at`` ascending listing, moving the lower bound forward."""
+    bound = updated_after
+    number = 1
+    first = True
+    # (id, updated_at) of items at or after the bound's second that were already yielded.
+    at_bound: set[tuple[Any, datetime]] = set()
+    while True:
+        request = dict(params)
+        request["page"] = number
+        if bound is not None:
+            request["updated_at_after"] = parsing.format_timestamp(bound)
+        fetched = fetch(request, first)
+        first = False
+        if fetched.not_modified:
+            yield Page(
+                items=(),
+                number=number,
+                per_page=None,
+                total_pages=None,
+                total_entries=None,
+                has_next=False,
+                not_modified=True,
+            )
+            return
+        raw_items = items_of(fetched.body, items_key, where)
+        info = read_pagination(fetched.body)
+        parsed = _parse_all(raw_items, parse, where)
+        fresh: list[T] = []
+        for item in parsed:
+            stamp = updated_at(item)
+            if stamp is not None and (identity(item), stamp) in at_bound:
+                continue
+            fresh.append(item)
+        has_next = info.has_next and bool(raw_items)
+        yield Page(
+            items=tuple(fresh),
+            number=number,
+            per_page=info.per_page,
+            total_pages=info.pages,
+            total_entries=info.entries,
+            has_next=has_next,
+        )
+        if not has_next:
+            break
+        stamps = [s for s in (updated_at(item) for item in parsed) if s is not None]
+        newest = max(stamps) if stamps else None
+        if newest is not None and (bound is None or _second(newest) > _second(bound)):
+            bound = newest
+            number = 1
+            at_bound = set()
+        else:
+            number += 1  # a whole page within one second: page on under the same bound
+        floor = _second(bound) if bound is not None else None
+        for item in parsed:
+            stamp = updated_at(item)
+            if stamp is not None and floor is not None and stamp >= floor:
+                at_bound.add((identity(item), stamp))
+    if on_complete is not None:
+        on_complete()
+
+
+def _second(value: datetime) -> datetime:
+    return value.replace(microsecond=0)
