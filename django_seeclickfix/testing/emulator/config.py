@@ -1,0 +1,73 @@
+"""Behaviour switches of the emulator: the places where SeeClickFix is unknown or inconsistent.
+
+Each switch picks one of the variants the reference says a client must handle, so a test can put
+the client in front of each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+InvalidTokenBehaviour = Literal["401", "403", "anonymous"]
+INVALID_TOKEN_BEHAVIOURS: tuple[str, ...] = ("401", "403", "anonymous")
+VALIDATION_ERROR_SHAPES: tuple[str, ...] = ("errors_list", "errors", "flat")
+
+
+@dataclass
+class Quirks:
+    # "null" (a string) instead of JSON null in pagination, as the documentation's samples have.
+    string_null_pagination: bool = False
+    # rating as a string ("5"), as the documentation says; real responses carry an integer.
+    rating_as_string: bool = False
+    # timestamps as 2011-04-22T13:33:48Z (the documented format) instead of Eastern offsets.
+    utc_timestamps: bool = False
+    # the documentation's doubled /api/api/v2 in next_page_url / previous_page_url.
+    doubled_api_prefix: bool = False
+
+
+@dataclass
+class Behaviour:
+    invalid_token_behaviour: InvalidTokenBehaviour = "401"
+    moderate_comments: bool = False
+    moderate_issues: bool = False
+    pkce: bool = True  # False: code_challenge is ignored, as a server without PKCE would
+    require_user_agent: bool = True
+    validation_error_shape: str = "errors_list"
+    count_not_modified: bool = True  # whether a 304 uses up rate limit
+    quirks: Quirks = field(default_factory=Quirks)
+
+    def reset(self) -> None:
+        """Back to the defaults, in place (other parts hold a reference to this object)."""
+        fresh = Behaviour()
+        for f in fields(self):
+            setattr(self, f.name, getattr(fresh, f.name))
+
+    def update(self, **changes: Any) -> None:
+        quirk_changes = changes.pop("quirks", None) or {}
+        names = {f.name for f in fields(self)} - {"quirks"}
+        for name, value in changes.items():
+            if name not in names:
+                raise ValueError(f"unknown emulator setting {name!r}; known: {sorted(names)}")
+            setattr(self, name, str(value) if name == "invalid_token_behaviour" else value)
+        quirk_names = {f.name for f in fields(Quirks)}
+        for name, value in quirk_changes.items():
+            if name not in quirk_names:
+                raise ValueError(f"unknown quirk {name!r}; known: {sorted(quirk_names)}")
+            setattr(self.quirks, name, bool(value))
+        self.validate()
+
+    def validate(self) -> None:
+        if self.invalid_token_behaviour not in INVALID_TOKEN_BEHAVIOURS:
+            raise ValueError(
+                f"invalid_token_behaviour must be one of {INVALID_TOKEN_BEHAVIOURS}, "
+                f"got {self.invalid_token_behaviour!r}"
+            )
+        if self.validation_error_shape not in VALIDATION_ERROR_SHAPES:
+            raise ValueError(
+                f"validation_error_shape must be one of {VALIDATION_ERROR_SHAPES}, "
+                f"got {self.validation_error_shape!r}"
+            )
+
+    def describe(self) -> dict[str, Any]:
+        return asdict(self)
