@@ -278,6 +278,19 @@ SETTINGS: dict[str, Setting] = {
     "SYNC_LOCK_TTL": Setting(
         600, _positive_int, "Seconds a per-account sync lock lives if a worker dies holding it."
     ),
+    "SYNC_PASS_INTERVAL": Setting(
+        300,
+        _positive_int,
+        "Seconds between sync_all_accounts runs (the beat schedule helper uses it, and a pass "
+        "queues what the rate budget allows until the next one).",
+    ),
+    "SYNC_QUEUE_TIMEOUT": Setting(
+        1800,
+        _positive_int,
+        "Seconds after which an account queued for sync whose sync never ran is queued again "
+        "(its message was lost, e.g. with a broker restart). Longer than a task may wait in "
+        "the queue plus TASK_RETRY_BACKOFF_MAX.",
+    ),
     "TOKEN_REFRESH_MARGIN": Setting(
         300, _positive_int, "Refresh access tokens this many seconds before they expire."
     ),

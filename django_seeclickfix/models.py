@@ -98,6 +98,11 @@ class SeeClickFixAccount(models.Model):
     last_sync_error = models.CharField(
         _("last sync error"), max_length=MAX_ERROR_LENGTH, blank=True, default=""
     )
+    # Owned by the background jobs (sync.py/tasks.py): set when sync_all_accounts queues the
+    # account, cleared when that sync ends. Durable, so a pass never queues an account twice and
+    # an account whose message a broker restart lost is queued again once SYNC_QUEUE_TIMEOUT
+    # has passed.
+    sync_queued_at = models.DateTimeField(_("sync queued at"), null=True, blank=True)
 
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -209,4 +214,84 @@ class SeeClickFixIssue(models.Model):
         )
 
 
-__all__ = ["TOKEN_FIELDS", "AccountStatus", "SeeClickFixAccount", "SeeClickFixIssue"]
+class ActionKind(models.TextChoices):
+    COMMENT = "comment", _("Comment")
+    ISSUE = "issue", _("New issue")
+
+
+class ActionStatus(models.TextChoices):
+    PENDING = "pending", _("Queued")
+    IN_FLIGHT = "in_flight", _("Sending")
+    SUCCEEDED = "succeeded", _("Posted")
+    MODERATED = "moderated", _("Held for moderation")
+    FAILED = "failed", _("Failed")
+
+
+class SeeClickFixAction(models.Model):
+    """Something posted to SeeClickFix as a user from a task, at most once (see ``actions.py``).
+
+    Owned by the background jobs. ``request_id`` is the caller's idempotency key: queueing the
+    same key twice queues one post. The row is ``in_flight`` from just before the POST until its
+    outcome is stored, so a task re-delivered after a crash knows it must look on SeeClickFix
+    before posting again.
+    """
+
+    Kind = ActionKind
+    Status = ActionStatus
+    FINAL = frozenset({ActionStatus.SUCCEEDED, ActionStatus.MODERATED, ActionStatus.FAILED})
+
+    request_id = models.CharField(_("request id"), max_length=128, unique=True)
+    kind = models.CharField(_("kind"), max_length=20, choices=ActionKind.choices)
+    account = models.ForeignKey(
+        SeeClickFixAccount,
+        on_delete=models.CASCADE,
+        related_name="actions",
+        verbose_name=_("account"),
+    )
+    issue_scf_id = models.BigIntegerField(_("SeeClickFix issue id"), null=True, blank=True)
+    payload = models.JSONField(_("payload"), default=dict, blank=True)
+    status = models.CharField(
+        _("status"),
+        max_length=20,
+        choices=ActionStatus.choices,
+        default=ActionStatus.PENDING,
+        db_index=True,
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    task_id = models.CharField(_("task id"), max_length=255, blank=True, default="")
+    lease_until = models.DateTimeField(_("lease until"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("last sent at"), null=True, blank=True)
+    result_scf_id = models.BigIntegerField(_("created SeeClickFix id"), null=True, blank=True)
+    result = models.JSONField(_("SeeClickFix response"), default=dict, blank=True)
+    error = models.CharField(_("error"), max_length=MAX_ERROR_LENGTH, blank=True, default="")
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("SeeClickFix action")
+        verbose_name_plural = _("SeeClickFix actions")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.request_id} ({self.get_status_display()})"
+
+    def __repr__(self) -> str:
+        return (
+            f"<SeeClickFixAction pk={self.pk} kind={self.kind!r} request_id={self.request_id!r} "
+            f"status={self.status!r}>"
+        )
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL
+
+
+__all__ = [
+    "TOKEN_FIELDS",
+    "AccountStatus",
+    "ActionKind",
+    "ActionStatus",
+    "SeeClickFixAccount",
+    "SeeClickFixAction",
+    "SeeClickFixIssue",
+]
