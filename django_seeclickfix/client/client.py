@@ -478,19 +478,27 @@ class SeeClickFixClient:
         request_type_id: int | str,
         answers: Mapping[str, Any] | None = None,
         address: str | None = None,
+        summary: str | None = None,
+        description: str | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> Created[Issue]:
         """Report an issue. Look up ``request_type_id`` with :meth:`request_types_at` and its
         questions with :meth:`get_request_type`; ``answers`` are keyed by question
-        ``primary_key`` (summary and description are answers too). 422 → ``ValidationError``."""
+        ``primary_key``. ``summary``/``description`` are for the request type ``"other"``
+        (which has no questions). 422 → ``ValidationError`` with ``{field: [messages]}``."""
         body: dict[str, Any] = {
             "lat": lat,
             "lng": lng,
             "request_type_id": request_type_id,
             "answers": dict(answers or {}),
         }
-        if address is not None:
-            body["address"] = address
+        for name, value in (
+            ("address", address),
+            ("summary", summary),
+            ("description", description),
+        ):
+            if value is not None:
+                body[name] = value
         body.update(extra or {})
         response = self.request("POST", "/issues", json_body=body)
         raise_for_status(response)

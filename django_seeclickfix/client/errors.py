@@ -43,6 +43,13 @@ def server_message(body: Any) -> str | None:
             text = _short(body.get(key))
             if text:
                 return text
+        errors = body.get("errors")
+        if isinstance(errors, Mapping):
+            for value in errors.values():
+                first = value[0] if isinstance(value, list) and value else value
+                text = _short(first)
+                if text:
+                    return text
     return None
 
 
@@ -120,7 +127,7 @@ def raise_for_status(response: HttpResponse) -> None:
     said = server_message(body)
     where = f"{response.method} {response.path}"
     suffix = f": {said}" if said else "."
-    if status >= 500:
+    if status >= 500 or status in (408, 425):
         raise TransientError(f"SeeClickFix failed with {status} on {where}{suffix}", status=status)
     if status == 404:
         raise NotFound(

@@ -203,7 +203,8 @@ class ApiSession:
         secrets: Iterable[str | None] = (),
     ) -> HttpResponse:
         """Send one request (following same-host redirects) and read its body."""
-        all_secrets = tuple(secrets) + (credential.secrets if credential else ())
+        explicit = tuple(s for s in secrets if s)
+        all_secrets = explicit + (credential.secrets if credential else ())
         scope = self.budget_scope(credential)
         started = time.monotonic()
         deadline_at = started + self.deadline
@@ -224,6 +225,7 @@ class ApiSession:
                 started=started,
                 deadline_at=deadline_at,
                 secrets=all_secrets,
+                scrub_body=bool(explicit),
             )
             location = result.headers.get("Location")
             if result.status not in REDIRECT_STATUSES or not location:
@@ -264,6 +266,7 @@ class ApiSession:
         started: float,
         deadline_at: float,
         secrets: tuple[str | None, ...],
+        scrub_body: bool,
     ) -> HttpResponse:
         path = urlsplit(url).path
         with self.budget.reserve(scope):
@@ -302,7 +305,7 @@ class ApiSession:
                 content = self._read_body(response, method, path, deadline_at)
             finally:
                 response.close()
-        _scrub(response)
+        _scrub(response, body=scrub_body)
         elapsed = time.monotonic() - started
         result = HttpResponse(
             method=method,
@@ -385,10 +388,11 @@ def _is_abuse_block(result: HttpResponse) -> bool:
     return isinstance(message, str) and ABUSE_MARKER in message.lower()
 
 
-def _scrub(response: requests.Response) -> None:
-    """Remove credentials and form bodies from the request kept on the response (and errors)."""
+def _scrub(response: requests.Response, *, body: bool) -> None:
+    """Remove credentials (and form bodies holding secrets, as OAuth's do) from the request kept
+    on the response, which errors carry."""
     request = response.request
     if "Authorization" in request.headers:
         request.headers["Authorization"] = REDACTED
-    if request.body:
+    if body and request.body:
         request.body = REDACTED
