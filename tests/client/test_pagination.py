@@ -163,7 +163,7 @@ def test_incremental_walk_moves_the_bound_and_drops_the_repeated_boundary(rsps, 
 def test_an_issue_changing_mid_walk_is_not_skipped(rsps, client):
     # Issue 2 changes after page 1 was read; with offsets, issue 3 would shift into page 1's
     # slot and be missed. The update-time walk asks "after 2's time" instead.
-    t = ["2024-01-01T1%d:00:00Z" % h for h in range(5)]
+    t = [f"2024-01-01T1{h}:00:00Z" for h in range(5)]
     serve(
         rsps,
         "/profile/issues",
