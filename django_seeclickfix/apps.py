@@ -9,4 +9,5 @@ class SeeClickFixConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
+        # Imported for their side effects: system checks, allauth signal receivers.
+        from . import checks, linking  # noqa: F401

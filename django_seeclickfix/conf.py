@@ -107,6 +107,26 @@ def _base_url(name: str, value: Any) -> str | None:
     return str(value).rstrip("/")
 
 
+def _site_url(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value) if isinstance(value, str) else None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.netloc
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
+        raise ImproperlyConfigured(
+            f"{_key(name)} must be this site's public scheme and host, like "
+            f"'https://civic.example.org' (a path prefix comes from FORCE_SCRIPT_NAME), "
+            f"got {value!r}."
+        )
+    return str(value).rstrip("/")
+
+
 def _token_keys(name: str, value: Any) -> list[str]:
     if isinstance(value, str | bytes):
         value = [value]
@@ -210,6 +230,14 @@ SETTINGS: dict[str, Setting] = {
     "PKCE": Setting(True, _boolean, "Send PKCE (S256) with the authorization-code flow."),
     "STATE_MAX_AGE": Setting(
         600, _positive_int, "Seconds an OAuth state stays valid between authorize and callback."
+    ),
+    "SITE_URL": Setting(
+        None,
+        _site_url,
+        "Public root URL of this site, e.g. 'https://civic.example.org'. The OAuth redirect_uri "
+        "is built from it (never from the request's Host header) and must match what was "
+        "registered with SeeClickFix. Default: the django.contrib.sites domain with "
+        "ACCOUNT_DEFAULT_HTTP_PROTOCOL.",
     ),
     "RATE_LIMIT_REQUESTS": Setting(
         20, _positive_int, "Requests allowed per RATE_LIMIT_PERIOD, shared by every worker."

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.socialaccount",
+    "allauth.headless",
     "django_seeclickfix",
 ]
 
@@ -85,7 +86,9 @@ SOCIALACCOUNT_STORE_TOKENS = False
 SEECLICKFIX = {
     # Fixed test keys: never use these anywhere else.
     "TOKEN_KEYS": ["Dq6gRjFzc2x5yM0QvQ1m0V0Q2lO0l6kK1s8P3n0Y7dE="],
+    "SITE_URL": "http://testserver",  # OAuth redirect URIs are built from it
 }
+HEADLESS_FRONTEND_URLS = {"socialaccount_login_error": "http://testserver/app/login-error"}
 
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_URL = "memory://"

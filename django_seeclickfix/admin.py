@@ -1,0 +1,156 @@
+"""Admin for linked accounts and synced issues. Tokens are never shown, searched or edited."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from .exceptions import ReauthRequired, SeeClickFixError
+from .linking import _task
+from .models import SeeClickFixAccount, SeeClickFixIssue
+from .tokens import force_refresh, mark_reauth_required
+
+HIDDEN_FIELDS = ("access_token", "refresh_token")
+
+if TYPE_CHECKING:
+    AccountAdminBase = admin.ModelAdmin[SeeClickFixAccount]
+    IssueAdminBase = admin.ModelAdmin[SeeClickFixIssue]
+else:  # ModelAdmin is generic only in the type stubs
+    AccountAdminBase = IssueAdminBase = admin.ModelAdmin
+
+
+def _user_search_field() -> str:
+    return f"user__{get_user_model().USERNAME_FIELD}"
+
+
+@admin.register(SeeClickFixAccount)
+class SeeClickFixAccountAdmin(AccountAdminBase):
+    list_display = (
+        "__str__",
+        "user",
+        "environment",
+        "scf_user_id",
+        "status",
+        "expires_at",
+        "last_synced_at",
+    )
+    list_filter = ("status", "environment")
+    list_select_related = ("user",)
+    ordering = ("-created_at",)
+    exclude = HIDDEN_FIELDS
+    readonly_fields = (
+        "user",
+        "social_account",
+        "environment",
+        "scf_user_id",
+        "token_state",
+        "token_type",
+        "expires_at",
+        "scope",
+        "token_version",
+        "status",
+        "status_changed_at",
+        "profile",
+        "profile_synced_at",
+        "sync_cursor",
+        "last_synced_at",
+        "last_sync_error",
+        "created_at",
+        "updated_at",
+    )
+    actions = ("refresh_tokens", "mark_reauth")
+
+    def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
+        return (_user_search_field(), "user__email", "=scf_user_id")
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        # "Sync now" exists once django_seeclickfix.tasks.sync_account does.
+        if _task("sync_account") is not None and self.has_change_permission(request):
+            action: Any = SeeClickFixAccountAdmin.sync_now
+            actions["sync_now"] = (action, "sync_now", action.short_description)
+        return actions
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # accounts are created by connecting SeeClickFix, never by hand
+
+    @admin.display(description=_("tokens"))
+    def token_state(self, obj: SeeClickFixAccount) -> str:
+        # Presence only, from the stored column: nothing is decrypted for the admin.
+        access = obj.__dict__.get("access_token") is not None
+        refresh = obj.__dict__.get("refresh_token") is not None
+        if not access:
+            return str(_("none stored"))
+        return str(
+            _("access token and refresh token stored")
+            if refresh
+            else _("access token stored (no refresh token)")
+        )
+
+    @admin.action(description=_("Sync now"), permissions=["change"])
+    def sync_now(self, request: HttpRequest, queryset: QuerySet[SeeClickFixAccount]) -> None:
+        task = _task("sync_account")
+        count = 0
+        for pk in queryset.values_list("pk", flat=True):
+            task.delay(pk)
+            count += 1
+        self.message_user(
+            request,
+            ngettext("%d sync queued.", "%d syncs queued.", count) % count,
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("Refresh token now"), permissions=["change"])
+    def refresh_tokens(self, request: HttpRequest, queryset: QuerySet[SeeClickFixAccount]) -> None:
+        done = skipped = failed = 0
+        for account in queryset.select_related("user"):
+            if not account.has_refresh_token:
+                skipped += 1
+                continue
+            try:
+                force_refresh(account)
+            except ReauthRequired as err:
+                failed += 1
+                self.message_user(request, f"{account}: {err}", messages.WARNING)
+            except SeeClickFixError as err:
+                failed += 1
+                self.message_user(request, f"{account}: {type(err).__name__}", messages.ERROR)
+            else:
+                done += 1
+        self.message_user(
+            request,
+            _("Refreshed: %(done)d. Without refresh token: %(skipped)d. Failed: %(failed)d.")
+            % {"done": done, "skipped": skipped, "failed": failed},
+            messages.INFO,
+        )
+
+    @admin.action(description=_("Mark as needing reconnection"), permissions=["change"])
+    def mark_reauth(self, request: HttpRequest, queryset: QuerySet[SeeClickFixAccount]) -> None:
+        reason = f"Marked by {request.user} in the admin."
+        changed = sum(mark_reauth_required(account, reason) for account in queryset)
+        self.message_user(
+            request,
+            ngettext("%d account marked.", "%d accounts marked.", changed) % changed,
+            messages.SUCCESS,
+        )
+
+
+@admin.register(SeeClickFixIssue)
+class SeeClickFixIssueAdmin(IssueAdminBase):
+    list_display = ("scf_id", "summary", "status", "account", "scf_updated_at", "last_synced_at")
+    list_filter = ("status", "environment")
+    list_select_related = ("account",)
+    search_fields = ("=scf_id", "summary", "address")
+    ordering = ("-scf_updated_at",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # synced from SeeClickFix; edits would be overwritten

@@ -1,0 +1,1 @@
+"""The allauth provider "seeclickfix": provider class, OAuth views and their URLs."""

@@ -1,0 +1,421 @@
+"""The OAuth dance around allauth's machinery: start, state checks, token exchange, completion.
+
+allauth keeps the state (in the session, single use, with the PKCE verifier) and runs the
+login / signup / connect pipeline. This module adds what SeeClickFix needs on top:
+
+* the state is 256 random bits and carries a binding: environment, host, client id, flow,
+  redirect URI, the user who started the flow, and when. A callback whose state does not match
+  this session, this configuration and this user, or is older than ``STATE_MAX_AGE``, makes no
+  token request and links nothing;
+* the token exchange and ``GET /profile`` go through this package's client (User-Agent,
+  timeouts, rate budget, error mapping);
+* the implicit flow (apps SeeClickFix registered without a secret) ends in a relay page that posts
+  the fragment back, then continues exactly like the code flow;
+* tokens never reach allauth in clear: the ``SocialToken`` handed to allauth holds a sealed
+  (encrypted) bundle that :mod:`django_seeclickfix.linking` opens to store the tokens.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from allauth import app_settings as allauth_settings
+from allauth.core.exceptions import ImmediateHttpResponse
+from allauth.socialaccount.adapter import get_adapter as get_social_adapter
+from allauth.socialaccount.helpers import complete_social_login
+from allauth.socialaccount.models import SocialApp, SocialToken
+from allauth.socialaccount.providers.base.constants import AuthError, AuthProcess
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy as _
+
+from ..client import BearerAuth, OAuthClient, SeeClickFixClient, TokenResponse
+from ..conf import app_settings
+from ..exceptions import SeeClickFixError, TransientError
+from ..linking import (
+    E_BY_EMAIL,
+    E_ENVIRONMENT,
+    E_LINKED_ELSEWHERE,
+    E_OTHER_ACCOUNT,
+    LinkRefused,
+    check_can_link,
+    seal_tokens,
+)
+
+if TYPE_CHECKING:
+    from .provider import SeeClickFixProvider
+
+logger = logging.getLogger(__name__)
+
+STATE_KEY = "seeclickfix"
+CALLBACK_URL_NAME = "seeclickfix_callback"
+RELAY_URL_NAME = "seeclickfix_relay"
+CODE = "code"
+IMPLICIT = "implicit"
+
+# Error codes: what headless front ends receive as ?error=..., and the keys of MESSAGES.
+E_STATE = "seeclickfix_state"
+E_TOKEN = "seeclickfix_token"  # noqa: S105 (an error code)
+E_PROFILE = "seeclickfix_profile"
+E_LOGIN_REQUIRED = "seeclickfix_login_required"
+E_METHOD = "seeclickfix_post_required"
+E_PROCESS = "seeclickfix_process"
+E_CANCELLED = AuthError.CANCELLED
+
+MESSAGES: dict[str, Any] = {
+    E_STATE: _(
+        "This SeeClickFix sign-in link is invalid or has expired. Please start again from this "
+        "site."
+    ),
+    E_ENVIRONMENT: _(
+        "This sign-in was started against another SeeClickFix environment. Please start again."
+    ),
+    E_TOKEN: _("SeeClickFix did not complete the sign-in. Please try again in a moment."),
+    E_PROFILE: _(
+        "SeeClickFix did not confirm who you are, so nothing was connected. Please try again."
+    ),
+    E_LINKED_ELSEWHERE: _(
+        "This SeeClickFix account is already connected to another user of this site. Nothing "
+        "was changed."
+    ),
+    E_OTHER_ACCOUNT: _(
+        "You have already connected a different SeeClickFix account. Disconnect it first, then "
+        "connect this one. Nothing was changed."
+    ),
+    E_BY_EMAIL: _(
+        "A SeeClickFix account is never matched to a user of this site by email address. Sign "
+        "in first, then connect SeeClickFix."
+    ),
+    E_LOGIN_REQUIRED: _("Please sign in before connecting SeeClickFix."),
+    E_METHOD: _("Connecting SeeClickFix starts from a button on this site."),
+    E_PROCESS: _("This kind of SeeClickFix sign-in is not supported."),
+    E_CANCELLED: _("You cancelled the SeeClickFix sign-in. Nothing was connected."),
+}
+
+SECURITY_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+def flow_for(app: SocialApp) -> str:
+    """``code`` or ``implicit``: FLOW, where ``auto`` means implicit only without a secret."""
+    configured = app_settings.FLOW
+    if configured == "auto":
+        return CODE if app.secret else IMPLICIT
+    return str(configured)
+
+
+def site_root() -> str:
+    """Scheme and host of this site, from SITE_URL or the sites framework; never the request."""
+    if app_settings.SITE_URL:
+        return str(app_settings.SITE_URL)
+    if apps.is_installed("django.contrib.sites"):
+        from allauth.account import app_settings as account_settings
+        from django.contrib.sites.models import Site
+
+        domain = Site.objects.get_current().domain
+        return f"{account_settings.DEFAULT_HTTP_PROTOCOL}://{domain}"
+    raise ImproperlyConfigured(
+        'Set SEECLICKFIX["SITE_URL"] to this site\'s public root (e.g. '
+        "'https://civic.example.org'): the OAuth redirect URI is built from it."
+    )
+
+
+def redirect_uri(flow: str) -> str:
+    """The exact redirect URI registered with SeeClickFix for ``flow``."""
+    name = RELAY_URL_NAME if flow == IMPLICIT else CALLBACK_URL_NAME
+    return site_root() + reverse(name)
+
+
+def oauth_client(app: SocialApp) -> OAuthClient:
+    return OAuthClient(app_settings.base_url, app.client_id, app.secret or None)
+
+
+def binding(request: HttpRequest, app: SocialApp, flow: str) -> dict[str, Any]:
+    """What a callback must match: configuration, flow, user, time."""
+    user = getattr(request, "user", None)
+    return {
+        "env": app_settings.ENVIRONMENT,
+        "host": app_settings.base_url,
+        "client": app.client_id,
+        "flow": flow,
+        "uri": redirect_uri(flow),
+        "user": str(user.pk) if user is not None and user.is_authenticated else None,
+        "iat": time.time(),
+    }
+
+
+def safe_next(request: HttpRequest, next_url: str | None, *, headless: bool) -> str | None:
+    """``next`` only if it is a local path (headless: allauth already vetted the front end URL)."""
+    if not next_url:
+        return None
+    if headless:
+        return next_url
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in next_url) or "\\" in next_url:
+        return None
+    if not next_url.startswith("/") or next_url.startswith("//"):
+        return None
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts=None):
+        return None
+    return next_url
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+def secure(response: HttpResponse) -> HttpResponse:
+    for header, value in SECURITY_HEADERS.items():
+        response[header] = value
+    return response
+
+
+def fail(
+    request: HttpRequest,
+    provider: SeeClickFixProvider,
+    code: str,
+    *,
+    state: Mapping[str, Any] | None = None,
+    status: int = 400,
+    exception: BaseException | None = None,
+) -> HttpResponse:
+    """Stop the flow: headless clients get a redirect with ``?error=<code>``, browsers a page."""
+    extra: dict[str, Any] = {"state": dict(state) if state is not None else None}
+    message = MESSAGES.get(code, MESSAGES[E_TOKEN])
+    error = LinkRefused(code, str(message), status=status)
+    try:
+        get_social_adapter(request).on_authentication_error(
+            request, provider, error=code, exception=exception or error, extra_context=extra
+        )
+        if allauth_settings.HEADLESS_ENABLED:
+            from allauth.headless.socialaccount import internal
+
+            internal.on_authentication_error(
+                request, provider=provider, error=code, exception=error, extra_context=extra
+            )
+    except ImmediateHttpResponse as redirect:
+        return secure(redirect.response)
+    if code == E_CANCELLED:
+        return secure(HttpResponseRedirect(reverse("socialaccount_login_cancelled")))
+    return secure(
+        render(
+            request,
+            "seeclickfix/login_error.html",
+            {"code": code, "message": message, "provider": provider},
+            status=status,
+        )
+    )
+
+
+# --- start -------------------------------------------------------------------------------------
+
+
+def start_authorization(
+    provider: SeeClickFixProvider,
+    request: HttpRequest,
+    process: Any,
+    *,
+    next_url: str | None = None,
+    data: Any = None,
+    **kwargs: Any,
+) -> HttpResponse:
+    headless = bool(kwargs.get("headless"))
+    # allauth passes scope and auth_params read from the query string; SeeClickFix gets only
+    # what the settings say, never parameters chosen by whoever crafted the link.
+    kwargs.pop("scope", None)
+    kwargs.pop("auth_params", None)
+    if request.method != "POST":
+        return fail(request, provider, E_METHOD, status=405)
+    if process not in (AuthProcess.LOGIN, AuthProcess.CONNECT):
+        return fail(request, provider, E_PROCESS)
+    if process == AuthProcess.CONNECT and not request.user.is_authenticated:
+        return fail(request, provider, E_LOGIN_REQUIRED, status=403)
+    app = provider.app
+    flow = flow_for(app)
+    bound = binding(request, app, flow)
+    params: dict[str, Any] = {
+        "client_id": app.client_id,
+        "redirect_uri": bound["uri"],
+        "response_type": "token" if flow == IMPLICIT else "code",
+    }
+    scope = provider.get_scope()
+    if scope:
+        params["scope"] = " ".join(scope)
+    params.update(provider.get_auth_params())
+    verifier = None
+    if flow == CODE:
+        pkce = provider.get_pkce_params()
+        verifier = pkce.pop("code_verifier", None)
+        params.update(pkce)
+    state_id = secrets.token_urlsafe(32)  # 256 bits; allauth's default is 95
+    provider.stash_redirect_state(
+        request,
+        process,
+        safe_next(request, next_url, headless=headless),
+        data,
+        state_id=state_id,
+        pkce_code_verifier=verifier,
+        **{STATE_KEY: bound},
+        **kwargs,
+    )
+    params["state"] = state_id
+    url = f"{oauth_client(app).authorize_url}?{urlencode(params)}"
+    return secure(HttpResponseRedirect(url))
+
+
+# --- callback ----------------------------------------------------------------------------------
+
+
+def check_binding(
+    request: HttpRequest,
+    provider: SeeClickFixProvider,
+    state: Mapping[str, Any],
+    flow: str,
+) -> str | None:
+    """The ``E_*`` code that forbids going on with ``state``, or ``None``."""
+    bound = state.get(STATE_KEY)
+    if not isinstance(bound, Mapping):
+        return E_STATE
+    issued = bound.get("iat")
+    if not isinstance(issued, int | float) or time.time() - issued > app_settings.STATE_MAX_AGE:
+        return E_STATE
+    if issued > time.time() + 5:
+        return E_STATE
+    user = getattr(request, "user", None)
+    current_user = str(user.pk) if user is not None and user.is_authenticated else None
+    if bound.get("user") != current_user:
+        return E_STATE
+    if (bound.get("env"), bound.get("host"), bound.get("client")) != (
+        app_settings.ENVIRONMENT,
+        app_settings.base_url,
+        provider.app.client_id,
+    ):
+        return E_ENVIRONMENT
+    if bound.get("flow") != flow or flow_for(provider.app) != flow:
+        return E_STATE
+    if bound.get("uri") != redirect_uri(flow):
+        return E_ENVIRONMENT
+    return None
+
+
+def seal_token(token: TokenResponse) -> SocialToken:
+    """allauth's view of the tokens: an encrypted bundle, never the tokens themselves."""
+    now = timezone.now()
+    social_token = SocialToken(token=seal_tokens(token, received_at=now))
+    social_token.expires_at = token.expires_at(now)
+    return social_token
+
+
+def fetch_profile(access_token: str) -> dict[str, Any]:
+    """``GET /profile`` with the new token; anything but a real user id is an error."""
+    client = SeeClickFixClient(app_settings.base_url, BearerAuth(access_token))
+    profile = client.get_profile()
+    raw = dict(profile.raw)
+    if profile.id is None or isinstance(raw.get("id"), bool):
+        raise LinkRefused(E_PROFILE, status=400)
+    raw["id"] = int(profile.id)
+    return raw
+
+
+def finish(
+    request: HttpRequest,
+    provider: SeeClickFixProvider,
+    state: dict[str, Any],
+    token: TokenResponse,
+) -> HttpResponse:
+    """After a token was obtained (either flow): profile, linking checks, allauth's pipeline."""
+    try:
+        profile = fetch_profile(token.access_token)
+    except LinkRefused as refused:
+        return fail(request, provider, refused.code, state=state, status=refused.status)
+    except SeeClickFixError as err:
+        logger.info("SeeClickFix sign-in stopped: /profile failed (%s)", type(err).__name__)
+        return fail(request, provider, E_PROFILE, state=state, exception=err)
+    process = state.get("process")
+    if process == AuthProcess.CONNECT:
+        try:
+            check_can_link(request.user, app_settings.ENVIRONMENT, int(profile["id"]))
+        except LinkRefused as refused:
+            return fail(request, provider, refused.code, state=state, status=refused.status)
+    sociallogin = provider.sociallogin_from_response(request, profile)
+    sociallogin.token = seal_token(token)
+    if provider.app.pk:
+        sociallogin.token.app = provider.app
+    # The verifier has done its job; keep it out of anything allauth may serialize later.
+    state.pop("pkce_code_verifier", None)
+    sociallogin.state = state
+    try:
+        # One transaction: if linking refuses half-way (a parallel link, an email match), the
+        # social account allauth just saved is rolled back with it and nothing changes.
+        with transaction.atomic():
+            return secure(complete_social_login(request, sociallogin))
+    except ImmediateHttpResponse as response:
+        return secure(response.response)
+    except LinkRefused as refused:
+        return fail(request, provider, refused.code, state=state, status=refused.status)
+
+
+def exchange_code(
+    request: HttpRequest, provider: SeeClickFixProvider, state: dict[str, Any], code: str
+) -> TokenResponse | HttpResponse:
+    try:
+        return oauth_client(provider.app).exchange_code(
+            code,
+            state[STATE_KEY]["uri"],
+            code_verifier=state.get("pkce_code_verifier"),
+        )
+    except TransientError as err:
+        logger.info("SeeClickFix sign-in stopped: token endpoint unavailable (%s)", err.status)
+        return fail(request, provider, E_TOKEN, state=state, exception=err)
+    except SeeClickFixError as err:
+        logger.info("SeeClickFix sign-in stopped: token request refused (%s)", type(err).__name__)
+        return fail(request, provider, E_TOKEN, state=state, exception=err)
+
+
+def token_from_fragment(fields: Mapping[str, str]) -> TokenResponse | None:
+    """The implicit flow's fragment as a TokenResponse, or None if it holds no usable token."""
+    access = (fields.get("access_token") or "").strip()
+    if not access or len(access) > 4096 or any(ord(ch) < 0x21 for ch in access):
+        return None
+    expires_in: int | None = None
+    raw_expires = (fields.get("expires_in") or "").strip()
+    if raw_expires:
+        try:
+            expires_in = int(raw_expires)
+        except ValueError:
+            return None
+        if expires_in <= 0:
+            return None
+    token_type = (fields.get("token_type") or "Bearer").strip()[:40] or "Bearer"
+    if token_type.lower() != "bearer":
+        return None
+    return TokenResponse(
+        access_token=access,
+        token_type="Bearer",  # noqa: S106
+        expires_in=expires_in,
+        refresh_token=None,  # the implicit flow never issues one (RFC 6749 4.2.2)
+        scope=(fields.get("scope") or "").strip()[:255] or None,
+        created_at=timezone.now(),
+        raw={},
+    )
+
+
+__all__ = [
+    "CALLBACK_URL_NAME",
+    "RELAY_URL_NAME",
+    "LinkRefused",
+    "flow_for",
+    "redirect_uri",
+    "site_root",
+]

@@ -1,0 +1,87 @@
+"""``{% load seeclickfix %}``: connect / reconnect / disconnect buttons and the link status.
+
+``{% seeclickfix_connect_button [next="/path/"] [label="..."] %}``
+    A POST form (with CSRF) that starts the connect flow; says "Reconnect" when the link needs it.
+``{% seeclickfix_disconnect_button [next="/path/"] [label="..."] %}``
+    A POST form to the disconnect view.
+``{% seeclickfix_link_status %}``
+    One sentence: connected as whom, needs reconnecting, or not connected.
+``{% seeclickfix_account as account %}``
+    The current user's account in the configured environment (or ``None``).
+
+The tags need ``request`` in the template context (``django.template.context_processors.request``).
+Override ``seeclickfix/tags/*.html`` to restyle them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.urls import reverse
+
+from ..models import SeeClickFixAccount
+from ..views import account_for
+
+register = template.Library()
+
+_CACHE_KEY = "_seeclickfix_account"
+
+
+def _account(context: template.Context) -> SeeClickFixAccount | None:
+    request = context.get("request")
+    user = getattr(request, "user", None) or context.get("user")
+    if user is None:
+        return None
+    cache = getattr(request, _CACHE_KEY, None) if request is not None else None
+    if cache is not None and cache[0] == user.pk:
+        return cache[1]  # type: ignore[no-any-return]
+    account = account_for(user)
+    if request is not None:
+        setattr(request, _CACHE_KEY, (user.pk, account))
+    return account
+
+
+def _state(account: SeeClickFixAccount | None) -> str:
+    if account is None or account.status == SeeClickFixAccount.Status.REVOKED:
+        return "unlinked"
+    return str(account.status)
+
+
+@register.simple_tag(takes_context=True)
+def seeclickfix_account(context: template.Context) -> SeeClickFixAccount | None:
+    return _account(context)
+
+
+@register.inclusion_tag("seeclickfix/tags/connect_button.html", takes_context=True)
+def seeclickfix_connect_button(
+    context: template.Context, next: str | None = None, label: str | None = None
+) -> dict[str, Any]:
+    account = _account(context)
+    request = context.get("request")
+    return {
+        "request": request,
+        "csrf_token": context.get("csrf_token"),
+        "action": reverse("seeclickfix_login"),
+        "next": next or (request.get_full_path() if request is not None else None),
+        "label": label,
+        "reconnect": _state(account) == "reauth_required",
+    }
+
+
+@register.inclusion_tag("seeclickfix/tags/disconnect_button.html", takes_context=True)
+def seeclickfix_disconnect_button(
+    context: template.Context, next: str | None = None, label: str | None = None
+) -> dict[str, Any]:
+    return {
+        "request": context.get("request"),
+        "csrf_token": context.get("csrf_token"),
+        "next": next,
+        "label": label,
+    }
+
+
+@register.inclusion_tag("seeclickfix/tags/link_status.html", takes_context=True)
+def seeclickfix_link_status(context: template.Context) -> dict[str, Any]:
+    account = _account(context)
+    return {"account": account, "state": _state(account)}

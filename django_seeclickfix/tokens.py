@@ -1,0 +1,325 @@
+"""A usable access token for a linked account, refreshed as a single flight.
+
+``get_access_token(account)`` re-reads the row (so a disconnect or another worker's refresh is
+seen at once) and returns its access token, refreshing it first when it expires within
+``TOKEN_REFRESH_MARGIN`` seconds and a refresh token exists. A refresh:
+
+* locks the row (``SELECT ... FOR UPDATE``) and looks again: if another worker refreshed while
+  this one waited, its token is used and SeeClickFix is not asked again;
+* writes the new tokens only if ``token_version`` is still the one read under the lock, bumps it,
+  and commits before the new access token is handed out, so a rotated refresh token is never
+  lost and never used twice;
+* on ``invalid_grant``, or an expired token without a refresh token, marks the account
+  ``reauth_required`` (once: only the ``active`` → ``reauth_required`` transition sends the
+  ``reauth_required`` signal) and raises :class:`~django_seeclickfix.exceptions.ReauthRequired`;
+* on a transient failure while the old token is still valid, keeps using the old token.
+
+Call it outside ``transaction.atomic()`` where you can: inside one, the refreshed tokens commit
+only when your transaction does (and are lost if it rolls back).
+
+``client_for_account`` / ``client_for_user`` build a :class:`SeeClickFixClient` whose auth is an
+:class:`AccountTokenSource`, so a token SeeClickFix refuses is refreshed and retried once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .conf import app_settings
+from .exceptions import ReauthRequired, SeeClickFixError
+from .models import AccountStatus, SeeClickFixAccount
+from .signals import reauth_required, token_refreshed
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+    from .client import SeeClickFixClient
+    from .client.oauth import OAuthClient, TokenResponse
+
+logger = logging.getLogger(__name__)
+
+# Re-read on every call: cheap next to an API request, and it is what makes a disconnect, a
+# deactivated user or another worker's refresh visible immediately.
+STATE_FIELDS = (
+    "status",
+    "token_version",
+    "access_token",
+    "refresh_token",
+    "token_type",
+    "expires_at",
+    "scope",
+    "status_changed_at",
+    "environment",
+)
+
+
+class AccountUnavailable(ReauthRequired):
+    """The account cannot act on SeeClickFix now: never linked, disconnected, its site user is
+    deactivated, or it was linked against another SeeClickFix environment than the configured
+    one. Nothing was sent to SeeClickFix and the account's status was not changed."""
+
+
+def _now() -> datetime:
+    return timezone.now()
+
+
+def refresh_due(account: SeeClickFixAccount, now: datetime | None = None) -> bool:
+    """The token expires within TOKEN_REFRESH_MARGIN seconds (never for non-expiring ones)."""
+    if account.expires_at is None:
+        return False
+    margin = timedelta(seconds=app_settings.TOKEN_REFRESH_MARGIN)
+    return account.expires_at - margin <= (now or _now())
+
+
+def is_expired(account: SeeClickFixAccount, now: datetime | None = None) -> bool:
+    return account.expires_at is not None and account.expires_at <= (now or _now())
+
+
+def _reload(account: SeeClickFixAccount) -> None:
+    account.refresh_from_db(fields=STATE_FIELDS)
+
+
+def _check_usable(account: SeeClickFixAccount) -> None:
+    if account.status == AccountStatus.REVOKED:
+        raise AccountUnavailable("This SeeClickFix account was disconnected.")
+    if account.status == AccountStatus.REAUTH_REQUIRED:
+        raise ReauthRequired("This SeeClickFix link needs its user to connect SeeClickFix again.")
+    if not account.user.is_active:
+        raise AccountUnavailable("The site user of this SeeClickFix account is deactivated.")
+    if account.environment != app_settings.ENVIRONMENT:
+        raise AccountUnavailable(
+            f"This SeeClickFix account was linked on environment {account.environment!r}; "
+            f"this site is configured for {app_settings.ENVIRONMENT!r}."
+        )
+    if account.__dict__.get("access_token") is None:
+        raise ReauthRequired("This SeeClickFix link holds no access token.")
+
+
+def oauth_client() -> OAuthClient:
+    """The OAuth client for the configured environment and SeeClickFix app."""
+    from allauth.socialaccount.adapter import get_adapter
+
+    from .allauth_provider.provider import SeeClickFixProvider
+    from .client.oauth import OAuthClient
+
+    app = get_adapter().get_app(None, provider=SeeClickFixProvider.id)
+    return OAuthClient(app_settings.base_url, app.client_id, app.secret or None)
+
+
+def mark_reauth_required(account: SeeClickFixAccount, reason: str) -> bool:
+    """Move an ``active`` account to ``reauth_required``; ``True`` if this call did it.
+
+    The transition is one conditional UPDATE, so however many workers notice the breakage at
+    once, exactly one of them changes the status, and the ``reauth_required`` signal is sent
+    once, after commit.
+    """
+    now = _now()
+    changed = SeeClickFixAccount.objects.filter(pk=account.pk, status=AccountStatus.ACTIVE).update(
+        status=AccountStatus.REAUTH_REQUIRED, status_changed_at=now, updated_at=now
+    )
+    if changed:
+        account.status = AccountStatus.REAUTH_REQUIRED
+        account.status_changed_at = now
+        logger.warning("SeeClickFix account %s needs reconnecting: %s", account.pk, reason)
+        pk = account.pk
+
+        def notify() -> None:
+            fresh = SeeClickFixAccount.objects.filter(pk=pk).first()
+            if fresh is not None:
+                reauth_required.send(sender=SeeClickFixAccount, account=fresh, reason=reason)
+
+        transaction.on_commit(notify)
+    return bool(changed)
+
+
+def write_tokens(
+    account: SeeClickFixAccount,
+    token: TokenResponse,
+    *,
+    expected_version: int,
+    now: datetime | None = None,
+    activate: bool = False,
+) -> bool:
+    """Store ``token`` if the row still has ``expected_version``; ``True`` if it was written.
+
+    A refresh response without a refresh token keeps the stored one (SeeClickFix, like most
+    Doorkeeper servers, resends it only when it rotates); without a scope it keeps the scope.
+    """
+    now = now or _now()
+    values: dict[str, Any] = {
+        "access_token": token.access_token,
+        "token_type": token.token_type or "Bearer",
+        "expires_at": token.expires_at(now),
+        "token_version": F("token_version") + 1,
+        "updated_at": now,
+    }
+    if token.refresh_token:
+        values["refresh_token"] = token.refresh_token
+    if token.scope:
+        values["scope"] = token.scope[:255]
+    if activate:
+        values["status"] = AccountStatus.ACTIVE
+        values["status_changed_at"] = now
+    written = SeeClickFixAccount.objects.filter(
+        pk=account.pk, token_version=expected_version
+    ).update(**values)
+    return written == 1
+
+
+def get_access_token(account: SeeClickFixAccount) -> str:
+    """A usable access token for ``account`` (see the module docstring)."""
+    _reload(account)
+    _check_usable(account)
+    if refresh_due(account):
+        return _refresh(account)
+    return str(account.access_token)
+
+
+def force_refresh(account: SeeClickFixAccount) -> str:
+    """Refresh now, whatever the expiry (the admin's "refresh token" action)."""
+    _reload(account)
+    _check_usable(account)
+    return _refresh(account, force=True)
+
+
+def _refresh(
+    account: SeeClickFixAccount, *, rejected: str | None = None, force: bool = False
+) -> str:
+    """Single-flight refresh. ``rejected``: the token SeeClickFix just refused (forces it);
+    ``force``: refresh even if not due (does nothing without a refresh token)."""
+    reauth_reason: str | None = None
+    rotated = False
+    with transaction.atomic():
+        locked = SeeClickFixAccount.objects.select_for_update().get(pk=account.pk)
+        locked.user = account.user
+        _check_usable(locked)
+        now = _now()
+        current = str(locked.access_token)
+        if rejected is not None and current != rejected:
+            # Another worker replaced the refused token while this one waited for the lock.
+            _adopt(account, locked)
+            return current
+        if rejected is None and not force and not refresh_due(locked, now):
+            _adopt(account, locked)
+            return current
+        if not locked.has_refresh_token:
+            if rejected is None and not is_expired(locked, now):
+                _adopt(account, locked)
+                return current  # valid a little longer; nothing to refresh it with
+            reauth_reason = (
+                "SeeClickFix refused the access token and there is no refresh token."
+                if rejected is not None
+                else "The access token expired and SeeClickFix issued no refresh token."
+            )
+            mark_reauth_required(locked, reauth_reason)
+        else:
+            try:
+                response = oauth_client().refresh(str(locked.refresh_token))
+            except ReauthRequired:
+                reauth_reason = "SeeClickFix refused the refresh token (invalid_grant)."
+                mark_reauth_required(locked, reauth_reason)
+            except SeeClickFixError as err:
+                if rejected is None and not is_expired(locked, now):
+                    logger.warning(
+                        "Refreshing SeeClickFix account %s failed (%s); the current token is "
+                        "still valid and will be used.",
+                        locked.pk,
+                        type(err).__name__,
+                    )
+                    _adopt(account, locked)
+                    return current
+                raise
+            else:
+                rotated = bool(response.refresh_token)
+                if not write_tokens(
+                    locked, response, expected_version=locked.token_version, now=now
+                ):
+                    # Unreachable under the row lock; on a database without row locks a newer
+                    # writer won, and its token is the one to use.
+                    logger.warning("SeeClickFix account %s: newer token kept", locked.pk)
+    _reload(account)
+    if reauth_reason is not None:
+        raise ReauthRequired(reauth_reason)
+    pk = account.pk
+    transaction.on_commit(
+        lambda: token_refreshed.send(
+            sender=SeeClickFixAccount,
+            account=SeeClickFixAccount.objects.get(pk=pk),
+            rotated=rotated,
+        )
+    )
+    logger.info("SeeClickFix account %s: access token refreshed", pk)
+    return str(account.access_token)
+
+
+def _adopt(account: SeeClickFixAccount, locked: SeeClickFixAccount) -> None:
+    for name in STATE_FIELDS:
+        account.__dict__[name] = locked.__dict__.get(name)
+
+
+class AccountTokenSource:
+    """The client's :class:`~django_seeclickfix.client.auth.TokenSource` for one account."""
+
+    def __init__(self, account: SeeClickFixAccount) -> None:
+        self.account = account
+        self.identity = f"account:{account.pk}"
+
+    def get_token(self) -> str:
+        return get_access_token(self.account)
+
+    def token_rejected(self, token: str, *, final: bool) -> str | None:
+        if final:
+            mark_reauth_required(
+                self.account, "SeeClickFix refused the access token again after a refresh."
+            )
+            return None
+        _reload(self.account)
+        try:
+            return _refresh(self.account, rejected=token)
+        except ReauthRequired:
+            return None
+
+    def __repr__(self) -> str:
+        return f"AccountTokenSource(account={self.account.pk})"
+
+
+def client_for_account(account: SeeClickFixAccount) -> SeeClickFixClient:
+    """A client that acts on SeeClickFix as ``account``'s user, refreshing as needed."""
+    from .client import SeeClickFixClient, TokenSourceAuth
+
+    _reload(account)
+    _check_usable(account)
+    return SeeClickFixClient(app_settings.base_url, TokenSourceAuth(AccountTokenSource(account)))
+
+
+def client_for_user(user: AbstractBaseUser | AnonymousUser) -> SeeClickFixClient:
+    """``client_for_account`` for ``user``'s account in the configured environment."""
+    account = (
+        SeeClickFixAccount.objects.select_related("user")
+        .filter(user_id=user.pk, environment=app_settings.ENVIRONMENT)
+        .first()
+        if user.pk is not None
+        else None
+    )
+    if account is None:
+        raise AccountUnavailable("This user has not connected SeeClickFix.")
+    return client_for_account(account)
+
+
+__all__ = [
+    "AccountTokenSource",
+    "AccountUnavailable",
+    "client_for_account",
+    "client_for_user",
+    "force_refresh",
+    "get_access_token",
+    "mark_reauth_required",
+    "refresh_due",
+    "write_tokens",
+]
