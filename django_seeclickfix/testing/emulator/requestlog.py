@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -59,13 +60,17 @@ class RequestLog:
         self._counters: Counter[str] = Counter()
         self._seq = 0
         self._lock = threading.Lock()
+        # called with each new entry (the command line prints them with --log-requests)
+        self.listener: Callable[[LoggedRequest], None] | None = None
 
     def record(self, **fields: Any) -> LoggedRequest:
         with self._lock:
             self._seq += 1
             entry = LoggedRequest(seq=self._seq, **fields)
             self._entries.append(entry)
-            return entry
+        if self.listener is not None:
+            self.listener(entry)
+        return entry
 
     def count(self, *names: str) -> None:
         with self._lock:

@@ -1,0 +1,72 @@
+"""pytest plugin of django-seeclickfix (entry point ``seeclickfix``), loaded in every pytest run
+of a project that installs the package. Imports nothing heavy until a fixture is used.
+
+Fixtures:
+
+``scf_emulator``
+    The SeeClickFix emulator, live on a free port for the whole session and reset before each
+    test (demo data, default apps, no faults, empty log, clock back to now). The rate limit is
+    **off** here so unrelated tests never meet a 429; tests of limiting switch it on with
+    ``scf_emulator.set_rate_limit(20, 60)``.
+``scf_emulator_settings``
+    ``scf_emulator``, with Django settings pointing at it through pytest-django's ``settings``
+    fixture: ``SEECLICKFIX["BASE_URL"]``, ``ENVIRONMENT="emulator"`` and the emulator's
+    code-flow client in ``SOCIALACCOUNT_PROVIDERS["seeclickfix"]["APPS"]``.
+``scf_emulator_factory``
+    Makes extra emulators with their own options (``scf_emulator_factory(rate_limit="5/10")``);
+    each is stopped at the end of the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from .emulator import Emulator
+
+
+@pytest.fixture(scope="session")
+def scf_emulator_server() -> Iterator[Emulator]:
+    """The session's emulator server, not reset between tests (use ``scf_emulator``)."""
+    from .emulator import Emulator
+
+    emulator = Emulator(port=0, seed="demo", rate_limit=None).start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def scf_emulator(scf_emulator_server: Emulator) -> Emulator:
+    """The emulator, freshly reset for this test (rate limit off)."""
+    scf_emulator_server.reset()
+    return scf_emulator_server
+
+
+@pytest.fixture
+def scf_emulator_settings(scf_emulator: Emulator, settings: Any) -> Emulator:
+    """``scf_emulator`` with the Django settings pointing at it (needs pytest-django)."""
+    from .configure import use_emulator
+
+    use_emulator(settings, scf_emulator)
+    return scf_emulator
+
+
+@pytest.fixture
+def scf_emulator_factory() -> Iterator[Callable[..., Emulator]]:
+    """Start extra emulators: ``scf_emulator_factory(**Emulator options)``."""
+    from .emulator import Emulator
+
+    started: list[Emulator] = []
+
+    def make(**options: Any) -> Emulator:
+        options.setdefault("port", 0)
+        emulator = Emulator(**options).start()
+        started.append(emulator)
+        return emulator
+
+    yield make
+    for emulator in started:
+        emulator.stop()
