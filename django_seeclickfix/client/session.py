@@ -329,6 +329,10 @@ class ApiSession:
     def _read_body(
         self, response: requests.Response, method: str, path: str, deadline_at: float
     ) -> bytes:
+        if response.status_code in (204, 304) or method == "HEAD":
+            # These never have a body (RFC 9112 §6.3), whatever framing headers say; reading
+            # one would wait for bytes that never come.
+            return b""
         declared = response.headers.get("Content-Length")
         if declared and declared.strip().isdigit() and int(declared) > self.max_bytes:
             raise TransientError(
