@@ -32,8 +32,15 @@ class AccountStatus(models.TextChoices):
 
 class SeeClickFixAccountQuerySet(models.QuerySet["SeeClickFixAccount"]):
     def usable(self) -> SeeClickFixAccountQuerySet:
-        """Accounts background jobs may act as: active link, active site user."""
-        return self.filter(status=AccountStatus.ACTIVE, user__is_active=True)
+        """Accounts background jobs may act as: active link, active site user, linked in the
+        configured environment."""
+        from .conf import app_settings
+
+        return self.filter(
+            status=AccountStatus.ACTIVE,
+            user__is_active=True,
+            environment=app_settings.ENVIRONMENT,
+        )
 
     def for_environment(self, environment: str | None = None) -> SeeClickFixAccountQuerySet:
         from .conf import app_settings

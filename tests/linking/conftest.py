@@ -55,6 +55,16 @@ def _no_revocation_pause(monkeypatch):
     monkeypatch.setattr(linking, "REVOCATION_RETRY_DELAYS", (0.0, 0.0))
 
 
+@pytest.fixture(autouse=True)
+def _without_tasks(monkeypatch):
+    """These tests exercise linking alone: whether django_seeclickfix.tasks exists yet or not,
+    nothing is queued unless a test puts a fake task in."""
+    from django_seeclickfix import admin
+
+    monkeypatch.setattr(linking, "_task", lambda name: None)
+    monkeypatch.setattr(admin, "_task", lambda name: None)
+
+
 @pytest.fixture
 def mocked():
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:

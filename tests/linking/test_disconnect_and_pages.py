@@ -1,0 +1,357 @@
+"""Disconnect, revocation in the background, the status page, template tags, admin, commands."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+import responses
+from allauth.socialaccount.models import SocialAccount
+from django.core.management import call_command
+from django.template import Context, Template
+from django.test import Client, RequestFactory
+from django.urls import reverse
+
+from django_seeclickfix import linking
+from django_seeclickfix.models import SeeClickFixAccount
+from django_seeclickfix.signals import account_unlinked
+
+from .conftest import REVOKE_URL, callback, mock_scf, provider_apps, scf_settings, start
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def ada(django_user_model):
+    return django_user_model.objects.create_user("ada", email="ada@site.example", password="pw")
+
+
+@pytest.fixture
+def linked(client, ada, mocked):
+    client.force_login(ada)
+    mock_scf(mocked)
+    _, params = start(client)
+    assert callback(client, params["state"]).status_code == 302
+    return SeeClickFixAccount.objects.get()
+
+
+class RevokeEndpoint:
+    def __init__(self, rsps, statuses):
+        self.statuses = list(statuses)
+        self.forms = []
+        rsps.add_callback(responses.POST, REVOKE_URL, callback=self)
+
+    def __call__(self, request):
+        from urllib.parse import parse_qs
+
+        body = request.body.decode() if isinstance(request.body, bytes) else request.body
+        self.forms.append({k: v[0] for k, v in parse_qs(body).items()})
+        status = self.statuses.pop(0) if self.statuses else 200
+        return status, {"Content-Type": "application/json"}, "{}"
+
+
+def disconnect(client, django_capture_on_commit_callbacks, **data):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("seeclickfix:disconnect"), data)
+    linking.wait_for_revocations(10)
+    return response
+
+
+@pytest.mark.parametrize(
+    "statuses", [[200, 200], [503, 200, 200]], ids=["success", "5xx-then-retried"]
+)
+def test_disconnect_deletes_tokens_now_and_revokes_in_the_background(
+    client, linked, mocked, django_capture_on_commit_callbacks, statuses
+):
+    endpoint = RevokeEndpoint(mocked, statuses)
+    seen = []
+    account_unlinked.connect(lambda **kw: seen.append(kw), weak=False, dispatch_uid="t-unl")
+    try:
+        response = disconnect(client, django_capture_on_commit_callbacks)
+    finally:
+        account_unlinked.disconnect(dispatch_uid="t-unl")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("seeclickfix:status")
+    account = SeeClickFixAccount.objects.get()
+    assert account.status == "revoked"
+    assert account.access_token is None
+    assert account.refresh_token is None
+    assert not SocialAccount.objects.exists()
+    tokens_sent = [(f["token"], f.get("token_type_hint")) for f in endpoint.forms]
+    assert ("rt-1", "refresh_token") in tokens_sent
+    assert ("at-1", "access_token") in tokens_sent
+    assert len(endpoint.forms) == len(statuses)
+    assert seen[0]["account"].pk == account.pk
+
+
+def test_revocation_gives_up_after_retries_and_the_disconnect_stands(
+    client, linked, mocked, django_capture_on_commit_callbacks
+):
+    endpoint = RevokeEndpoint(mocked, [503] * 10)
+    disconnect(client, django_capture_on_commit_callbacks)
+    assert len(endpoint.forms) == 1 + len(linking.REVOCATION_RETRY_DELAYS)
+    assert SeeClickFixAccount.objects.get().status == "revoked"
+
+
+def test_revocation_uses_the_task_when_it_exists(
+    client, linked, mocked, django_capture_on_commit_callbacks, monkeypatch
+):
+    queued = []
+
+    class FakeTask:
+        def delay(self, *args):
+            queued.append(args)
+
+    monkeypatch.setattr(
+        linking, "_task", lambda name: FakeTask() if name == "revoke_tokens" else None
+    )
+    disconnect(client, django_capture_on_commit_callbacks)
+    ((sealed,),) = queued
+    assert "at-1" not in sealed
+    assert "rt-1" not in sealed
+    endpoint = RevokeEndpoint(mocked, [200, 200])
+    from django_seeclickfix.tokens import oauth_client
+
+    linking.revoke_sealed_tokens(sealed, client=oauth_client())
+    assert {f["token"] for f in endpoint.forms} == {"at-1", "rt-1"}
+
+
+def test_disconnect_needs_post_and_csrf(linked, ada):
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(ada)
+    assert strict.get(reverse("seeclickfix:disconnect")).status_code == 405
+    assert strict.post(reverse("seeclickfix:disconnect")).status_code == 403
+    assert SeeClickFixAccount.objects.get().status == "active"
+
+
+def test_disconnect_when_not_connected(client, ada, django_capture_on_commit_callbacks):
+    client.force_login(ada)
+    response = disconnect(client, django_capture_on_commit_callbacks, next="//evil.example")
+    assert response["Location"] == reverse("seeclickfix:status")
+
+
+def test_only_sign_in_method_keeps_the_social_account(
+    client, mocked, django_capture_on_commit_callbacks
+):
+    mock_scf(mocked)
+    RevokeEndpoint(mocked, [200, 200])
+    _, params = start(client, process="login")
+    callback(client, params["state"])  # signs up a user without a password
+    response = disconnect(client, django_capture_on_commit_callbacks)
+    assert response.status_code == 302
+    account = SeeClickFixAccount.objects.get()
+    assert account.status == "revoked"
+    assert account.access_token is None
+    assert SocialAccount.objects.count() == 1  # still their way to sign in
+    messages = [str(m) for m in response.wsgi_request._messages]
+    assert any("only way to sign in" in m for m in messages)
+
+
+def test_removing_the_social_account_elsewhere_unlinks(linked, mocked):
+    RevokeEndpoint(mocked, [200, 200])
+    SocialAccount.objects.all().delete()
+    account = SeeClickFixAccount.objects.get()
+    assert account.status == "revoked"
+    assert account.access_token is None
+
+
+def test_deleting_a_user_revokes_their_grant(
+    linked, ada, mocked, django_capture_on_commit_callbacks
+):
+    endpoint = RevokeEndpoint(mocked, [200, 200])
+    with django_capture_on_commit_callbacks(execute=True):
+        ada.delete()
+    linking.wait_for_revocations(10)
+    assert {f["token"] for f in endpoint.forms} == {"at-1", "rt-1"}
+
+
+def test_reconnect_after_disconnect_reuses_the_row(
+    client, linked, mocked, django_capture_on_commit_callbacks
+):
+    RevokeEndpoint(mocked, [200] * 4)
+    disconnect(client, django_capture_on_commit_callbacks)
+    _, params = start(client)
+    assert callback(client, params["state"]).status_code == 302
+    again = SeeClickFixAccount.objects.get()
+    assert again.pk == linked.pk
+    assert again.status == "active"
+    assert again.access_token == "at-1"
+
+
+def test_a_disconnected_seeclickfix_account_can_be_linked_by_someone_else(
+    client, linked, mocked, django_user_model, django_capture_on_commit_callbacks
+):
+    RevokeEndpoint(mocked, [200] * 4)
+    disconnect(client, django_capture_on_commit_callbacks)
+    bob = django_user_model.objects.create_user("bob", password="pw")
+    client.force_login(bob)
+    _, params = start(client)
+    assert callback(client, params["state"]).status_code == 302
+    assert SeeClickFixAccount.objects.get().user == bob
+
+
+# --- pages and tags ----------------------------------------------------------------------------
+
+
+def test_status_page_unlinked(client, ada):
+    client.force_login(ada)
+    page = client.get(reverse("seeclickfix:status"))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "Connect SeeClickFix" in html
+    assert 'name="process" value="connect"' in html
+    assert reverse("seeclickfix_login") in html
+
+
+def test_status_page_linked_and_reauth(client, linked):
+    page = client.get(reverse("seeclickfix:status")).content.decode()
+    assert "Ada Lovelace" in page
+    assert "1001" in page
+    assert "production" in page
+    assert "Disconnect SeeClickFix" in page
+    assert "at-1" not in page
+    SeeClickFixAccount.objects.update(status="reauth_required")
+    page = client.get(reverse("seeclickfix:status")).content.decode()
+    assert "Reconnect SeeClickFix" in page
+    assert "stopped working" in page
+
+
+def test_status_page_requires_login(client):
+    response = client.get(reverse("seeclickfix:status"))
+    assert response.status_code == 302
+    assert "login" in response["Location"]
+
+
+def test_template_tags(linked, ada):
+    request = RequestFactory().get("/somewhere/")
+    request.user = ada
+    html = Template(
+        "{% load seeclickfix %}{% seeclickfix_account as acc %}{{ acc.scf_user_id }}|"
+        "{% seeclickfix_link_status %}|{% seeclickfix_connect_button label='Go' %}"
+    ).render(Context({"request": request}))
+    assert html.startswith("1001|")
+    assert "Connected to SeeClickFix as Ada Lovelace" in html
+    assert ">Go</button>" in html
+    assert 'name="next" value="/somewhere/"' in html
+
+
+def test_connect_button_survives_a_real_post(client, ada, mocked):
+    client.force_login(ada)
+    html = client.get(reverse("seeclickfix:status")).content.decode()
+    assert "csrfmiddlewaretoken" in html
+
+
+def test_pages_are_translatable(client, ada):
+    from django.utils import translation
+
+    client.force_login(ada)
+    with translation.override("de"):
+        page = client.get(reverse("seeclickfix:status"))
+    assert page.status_code == 200
+
+
+# --- admin -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def admin_client_(linked, django_user_model):
+    boss = django_user_model.objects.create_superuser("boss", "boss@site.example", "pw")
+    admin = Client()
+    admin.force_login(boss)
+    return admin
+
+
+def test_admin_never_shows_or_searches_tokens(admin_client_, linked):
+    url = reverse("admin:seeclickfix_seeclickfixaccount_changelist")
+    listing = admin_client_.get(url).content.decode()
+    assert "ada" in listing
+
+    def hits(q):
+        return admin_client_.get(url, {"q": q}).context["cl"].result_count
+
+    assert [hits(q) for q in ("at-1", "rt-1", "gAAAA", "at", "rt")] == [0, 0, 0, 0, 0]
+    assert hits("1001") == 1
+    assert hits("ada") == 1
+    change = admin_client_.get(
+        reverse("admin:seeclickfix_seeclickfixaccount_change", args=[linked.pk])
+    ).content.decode()
+    assert "at-1" not in change
+    assert "rt-1" not in change
+    assert "gAAAA" not in change
+    assert "access token and refresh token stored" in change
+    assert 'name="access_token"' not in change
+
+
+def test_admin_actions(admin_client_, linked, mocked, django_capture_on_commit_callbacks):
+    from .conftest import TokenEndpoint, token_body
+
+    TokenEndpoint(mocked, token_body(access="at-admin", refresh="rt-admin"))
+    url = reverse("admin:seeclickfix_seeclickfixaccount_changelist")
+    actions = admin_client_.get(url).content.decode()
+    assert "refresh_tokens" in actions
+    assert "sync_now" not in actions  # no django_seeclickfix.tasks yet
+    admin_client_.post(url, {"action": "refresh_tokens", "_selected_action": [linked.pk]})
+    assert SeeClickFixAccount.objects.get().access_token == "at-admin"
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client_.post(url, {"action": "mark_reauth", "_selected_action": [linked.pk]})
+    assert SeeClickFixAccount.objects.get().status == "reauth_required"
+
+
+def test_admin_sync_now_when_tasks_exist(admin_client_, linked, monkeypatch):
+    from django_seeclickfix import admin as scf_admin
+
+    queued = []
+
+    class FakeTask:
+        def delay(self, pk):
+            queued.append(pk)
+
+    monkeypatch.setattr(scf_admin, "_task", lambda name: FakeTask())
+    url = reverse("admin:seeclickfix_seeclickfixaccount_changelist")
+    assert "sync_now" in admin_client_.get(url).content.decode()
+    admin_client_.post(url, {"action": "sync_now", "_selected_action": [linked.pk]})
+    assert queued == [linked.pk]
+
+
+def test_first_sync_is_queued_on_commit(
+    client, ada, mocked, monkeypatch, django_capture_on_commit_callbacks
+):
+    queued = []
+
+    class FakeTask:
+        def delay(self, pk):
+            queued.append(pk)
+
+    monkeypatch.setattr(
+        linking, "_task", lambda name: FakeTask() if name == "sync_account" else None
+    )
+    client.force_login(ada)
+    mock_scf(mocked)
+    _, params = start(client)
+    with django_capture_on_commit_callbacks(execute=True):
+        callback(client, params["state"])
+    assert queued == [SeeClickFixAccount.objects.get().pk]
+
+
+# --- registration info -------------------------------------------------------------------------
+
+
+def test_registration_info_prints_the_exact_callback_uris():
+    out = StringIO()
+    call_command("seeclickfix_registration_info", "--all-flows", "--name", "Civic", stdout=out)
+    text = out.getvalue()
+    assert "http://testserver/accounts/seeclickfix/login/callback/" in text
+    assert "http://testserver/accounts/seeclickfix/login/relay/" in text
+    assert "https://seeclickfix.com" in text
+    assert "Civic" in text
+    assert "test-client-secret" not in text
+
+
+def test_registration_info_follows_the_configured_flow():
+    out = StringIO()
+    with provider_apps(secret=""), scf_settings(ENVIRONMENT="test"):
+        call_command("seeclickfix_registration_info", stdout=out)
+    text = out.getvalue()
+    assert "relay/" in text
+    assert "callback/" not in text
+    assert "https://test.seeclickfix.com" in text
