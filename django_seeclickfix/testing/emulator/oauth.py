@@ -502,7 +502,7 @@ class OAuthServer:
 
     def sign_in_page(self, ctx: Context) -> Response:
         session, new = self.session(ctx)
-        return_to = self._safe_return_to(unquote(ctx.request.query.get("return_to", "")))
+        return_to = self._safe_return_to(ctx.request.query.get("return_to", ""))
         response = html_response(pages.sign_in(return_to, session.csrf))
         return self._set_cookie(response, session) if new else response
 

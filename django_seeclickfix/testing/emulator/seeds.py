@@ -262,6 +262,9 @@ def _seed_demo(state: State, name: str) -> list[tuple[int, str]]:
     first.assignee_id = official.id
     first.integration = {"remote_id": 2, "title": "City of New Haven", "status": "Accepted"}
     first.has_media = True
+    first.request_type_id, first.summary = POTHOLE, "Pothole"
+    first.description = DESCRIPTIONS[POTHOLE][1]
+    first.answers = {"q_depth": "Shallow", "q_hazard": "No"}
     if not state.visible_comments(first):
         _add_activity(rng, state, first, people, at_least=2)
     state.touch()
