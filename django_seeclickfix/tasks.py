@@ -1,0 +1,161 @@
+"""Celery tasks: thin wrappers over ``sync.py``, ``actions.py`` and ``tokens.py``.
+
+Arguments are ids only. Every task uses :class:`~django_seeclickfix.jobs.SeeClickFixTask`
+(``acks_late``, ``reject_on_worker_lost``, time limits and retry policy from settings). Queue
+them from views and signal handlers with ``delay_on_commit``. See ``docs/jobs.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+from django.utils import timezone
+
+from . import actions, sync
+from .conf import app_settings
+from .exceptions import RateLimited, ReauthRequired, SeeClickFixError
+from .jobs import SeeClickFixTask, backoff_cap
+from .models import ActionKind, SeeClickFixAccount
+
+logger = logging.getLogger(__name__)
+
+
+class SyncAccountTask(SeeClickFixTask):
+    """Keeps the account's queued mark in step with the task's life."""
+
+    def on_retry(self, exc: Any, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        # Still queued: the mark counts from the latest attempt.
+        sync.mark_queued(_account_ids(args, kwargs))
+
+    def on_failure(self, exc: Any, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        # Out of retries, or a permanent error: the account waits SYNC_QUEUE_TIMEOUT before a
+        # pass queues it again, so a broken account does not take every pass's first places.
+        sync.mark_queued(_account_ids(args, kwargs))
+
+
+def _account_ids(args: Any, kwargs: Any) -> list[int]:
+    account_id = kwargs.get("account_id") if kwargs else None
+    if account_id is None and args:
+        account_id = args[0]
+    return [int(account_id)] if account_id is not None else []
+
+
+@shared_task(bind=True, base=SyncAccountTask, name="django_seeclickfix.tasks.sync_account")
+def sync_account(self: SyncAccountTask, account_id: int) -> dict[str, Any]:
+    """Sync one account (profile when stale, reported issues since the cursor) under its lock.
+
+    Returns the summary of :func:`django_seeclickfix.sync.run_sync`; ``account_synced`` is sent
+    after a sync that ran.
+    """
+    return sync.run_sync(account_id, owner=self.request.id)
+
+
+@shared_task(bind=True, base=SeeClickFixTask, name="django_seeclickfix.tasks.sync_all_accounts")
+def sync_all_accounts(self: SeeClickFixTask) -> dict[str, Any]:
+    """Queue ``sync_account`` for the accounts most in need of a sync, as many as the rate
+    budget serves until the next pass. Accounts already queued are not queued again."""
+    ids = sync.claim_due_accounts(sync.pass_batch_size())
+    sent = 0
+    try:
+        for account_id in ids:
+            sync_account.delay(account_id)
+            sent += 1
+    except Exception:
+        # The broker refused: unmark what was not sent so the next pass takes it at once.
+        sync.clear_queued(ids[sent:])
+        raise
+    logger.info("sync_all_accounts queued %d account(s)", sent)
+    return {"queued": sent}
+
+
+@shared_task(
+    bind=True, base=SeeClickFixTask, name="django_seeclickfix.tasks.refresh_expiring_tokens"
+)
+def refresh_expiring_tokens(self: SeeClickFixTask) -> dict[str, int]:
+    """Refresh the access tokens that expire within ``TOKEN_REFRESH_MARGIN`` (and mark the
+    links whose token expired without a refresh token as needing reconnection)."""
+    from datetime import timedelta
+
+    from .tokens import get_access_token
+
+    now = timezone.now()
+    horizon = now + timedelta(seconds=app_settings.TOKEN_REFRESH_MARGIN)
+    accounts = (
+        SeeClickFixAccount.objects.usable()
+        .for_environment()
+        .select_related("user")
+        .filter(expires_at__isnull=False, expires_at__lte=horizon)
+        .order_by("expires_at", "pk")
+    )
+    limit = sync.pass_batch_size()
+    counts = {"refreshed": 0, "reauth_required": 0, "failed": 0}
+    for account in accounts[:limit] if limit is not None else accounts:
+        try:
+            get_access_token(account)
+        except ReauthRequired:
+            counts["reauth_required"] += 1
+        except RateLimited:
+            logger.info("refresh_expiring_tokens: rate budget used up; the next run goes on")
+            break
+        except SeeClickFixError as err:
+            counts["failed"] += 1
+            logger.warning("Refreshing SeeClickFix account %s failed: %s", account.pk, err)
+        else:
+            counts["refreshed"] += 1
+    return counts
+
+
+class ActionTask(SeeClickFixTask):
+    """Waits for another run's lease; records the give-up when retries run out."""
+
+    action_kind: str = ""
+
+    def run_action(self, action_id: int) -> dict[str, Any]:
+        try:
+            result = actions.perform(
+                action_id, task_id=self.request.id or "", kind=self.action_kind
+            )
+        except actions.ActionInFlight as busy:
+            if self.request.called_directly:
+                raise
+            countdown = min(backoff_cap(self.app), max(1.0, busy.retry_after))
+            raise self.retry(exc=busy, countdown=countdown) from busy
+        return result.as_dict()
+
+    def on_failure(self, exc: Any, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        if isinstance(exc, actions.ActionInFlight):
+            return  # the run holding the lease stores the outcome
+        action_id = (kwargs or {}).get("action_id", args[0] if args else None)
+        if action_id is not None:
+            actions.give_up(int(action_id), exc)
+
+
+class AddCommentTask(ActionTask):
+    action_kind = ActionKind.COMMENT
+
+
+class CreateIssueTask(ActionTask):
+    action_kind = ActionKind.ISSUE
+
+
+@shared_task(bind=True, base=AddCommentTask, name="django_seeclickfix.tasks.add_comment")
+def add_comment(self: AddCommentTask, action_id: int) -> dict[str, Any]:
+    """Post the comment of action ``action_id`` (see :func:`actions.queue_comment`), once."""
+    return self.run_action(action_id)
+
+
+@shared_task(bind=True, base=CreateIssueTask, name="django_seeclickfix.tasks.create_issue")
+def create_issue(self: CreateIssueTask, action_id: int) -> dict[str, Any]:
+    """Report the issue of action ``action_id`` (see :func:`actions.queue_issue`), once."""
+    return self.run_action(action_id)
+
+
+__all__ = [
+    "add_comment",
+    "create_issue",
+    "refresh_expiring_tokens",
+    "sync_account",
+    "sync_all_accounts",
+]
