@@ -171,7 +171,9 @@ class ApiSession:
         self.budget: Budget = budget if budget is not None else defaults.default_budget()
         self.rate_limit_scope = rate_limit_scope or defaults.setting("RATE_LIMIT_SCOPE")
         self.retry_after_default = float(
-            retry_after_default or defaults.setting("RETRY_AFTER_DEFAULT")
+            retry_after_default
+            or getattr(self.budget, "retry_after_default", None)
+            or defaults.setting("RETRY_AFTER_DEFAULT")
         )
         self.session = requests_session or requests.Session()
         self.session.headers["User-Agent"] = self.user_agent
