@@ -103,6 +103,9 @@ MESSAGES: dict[str, Any] = {
     E_CANCELLED: _("You cancelled the SeeClickFix sign-in. Nothing was connected."),
 }
 
+MAX_ID = 2**63  # SeeClickFix ids are stored in a BigIntegerField
+MAX_EXPIRES_IN = 10 * 365 * 86400
+
 SECURITY_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 
 
@@ -319,10 +322,10 @@ def seal_token(token: TokenResponse) -> SocialToken:
 
 def fetch_profile(access_token: str) -> dict[str, Any]:
     """``GET /profile`` with the new token; anything but a real user id is an error."""
-    client = SeeClickFixClient(app_settings.base_url, BearerAuth(access_token))
-    profile = client.get_profile()
+    with SeeClickFixClient(app_settings.base_url, BearerAuth(access_token)) as client:
+        profile = client.get_profile()
     raw = dict(profile.raw)
-    if profile.id is None or isinstance(raw.get("id"), bool):
+    if profile.id is None or isinstance(raw.get("id"), bool) or not 0 < profile.id < MAX_ID:
         raise LinkRefused(E_PROFILE, status=400)
     raw["id"] = int(profile.id)
     return raw
@@ -348,8 +351,12 @@ def finish(
             check_can_link(request.user, app_settings.ENVIRONMENT, int(profile["id"]))
         except LinkRefused as refused:
             return fail(request, provider, refused.code, state=state, status=refused.status)
+    try:
+        sealed = seal_token(token)
+    except (OverflowError, ValueError):  # an absurd expires_in
+        return fail(request, provider, E_TOKEN, state=state)
     sociallogin = provider.sociallogin_from_response(request, profile)
-    sociallogin.token = seal_token(token)
+    sociallogin.token = sealed
     if provider.app.pk:
         sociallogin.token.app = provider.app
     # The verifier has done its job; keep it out of anything allauth may serialize later.
@@ -395,7 +402,7 @@ def token_from_fragment(fields: Mapping[str, str]) -> TokenResponse | None:
             expires_in = int(raw_expires)
         except ValueError:
             return None
-        if expires_in <= 0:
+        if not 0 < expires_in <= MAX_EXPIRES_IN:
             return None
     token_type = (fields.get("token_type") or "Bearer").strip()[:40] or "Bearer"
     if token_type.lower() != "bearer":

@@ -661,3 +661,34 @@ def test_headless_errors_redirect_with_a_code(client, ada, bob, mocked):
     assert query["error"] == ["seeclickfix_linked_elsewhere"]
     assert query["error_process"] == ["connect"]
     assert SeeClickFixAccount.objects.get().user == ada
+
+
+@pytest.mark.parametrize(
+    ("token", "profile"),
+    [
+        (token_body(expires_in=10**15), profile_body()),
+        (token_body(), profile_body(scf_id=2**64)),
+        (token_body(), profile_body(scf_id=-3)),
+        (token_body(), {**profile_body(), "id": True}),
+    ],
+    ids=["absurd-expiry", "huge-id", "negative-id", "boolean-id"],
+)
+def test_absurd_answers_link_nothing_and_never_500(client, ada, mocked, token, profile):
+    client.force_login(ada)
+    mock_scf(mocked, token=token, profile=profile)
+    _, params = start(client)
+    response = callback(client, params["state"])
+    assert response.status_code == 400
+    assert_nothing_linked()
+
+
+def test_implicit_absurd_expiry_links_nothing(client, ada, mocked):
+    client.force_login(ada)
+    mocked.add(responses.GET, PROFILE_URL, json=profile_body())
+    with provider_apps(secret=""):
+        _, params = start(client)
+        response = relay_post(
+            client, state=params["state"], access_token="x", expires_in=str(10**12)
+        )
+    assert response.status_code == 400
+    assert_nothing_linked()
