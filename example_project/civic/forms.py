@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django import forms
@@ -10,7 +11,18 @@ from django_seeclickfix.client import RequestType
 from .spots import SPOTS
 
 
+class RequestIdField(forms.CharField):
+    """A fresh idempotency key per form: submitting the same form twice posts once."""
+
+    widget = forms.HiddenInput
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=64, min_length=16, **kwargs)
+        self.initial = lambda: uuid.uuid4().hex  # type: ignore[assignment]
+
+
 class CommentForm(forms.Form):
+    request_id = RequestIdField()
     comment = forms.CharField(
         label=_("Add a comment"),
         max_length=2000,
@@ -34,14 +46,20 @@ class WhereWhatForm(forms.Form):
 class DetailsForm(forms.Form):
     """Step 2: the request type's own questions, then a free description."""
 
+    request_id = RequestIdField()
     description = forms.CharField(
         label=_("Describe the problem"),
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 4}),
     )
 
+    summary = forms.CharField(label=_("In a few words"), max_length=120)
+
     def __init__(self, *args: Any, request_type: RequestType, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if request_type.id != "other":
+            # SeeClickFix titles an issue after its request type; only "Other" needs a summary.
+            del self.fields["summary"]
         self.question_keys: list[str] = []
         for question in request_type.questions:
             name = f"q__{question.primary_key}"
@@ -57,7 +75,7 @@ class DetailsForm(forms.Form):
             self.fields[name] = field
             self.question_keys.append(question.primary_key)
         # the description last, after the city's questions
-        self.order_fields([f"q__{key}" for key in self.question_keys] + ["description"])
+        self.order_fields(["summary", *(f"q__{key}" for key in self.question_keys)])
 
     def answers(self) -> dict[str, str]:
         return {

@@ -1,7 +1,10 @@
 """The site's pages. Talking to SeeClickFix happens in Celery jobs; pages only read and queue.
 
-The one exception is the report form, which asks SeeClickFix what can be reported (request types
-and their questions) and caches the answer for an hour: that is the same for everyone.
+Comments and reports go through the library's ``queue_comment`` / ``queue_issue``: each is a
+``SeeClickFixAction`` row posted once by a task, whose outcome (posted, held for moderation,
+failed and why) the pages show. The one call made during a request is the report form's: it asks
+SeeClickFix what can be reported (request types and their questions) and caches the answer for an
+hour, since it is the same for everyone.
 """
 
 from __future__ import annotations
@@ -13,28 +16,29 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from django_seeclickfix.actions import ActionConflict, queue_comment, queue_issue
 from django_seeclickfix.client import RequestType, client_for_user
 from django_seeclickfix.conf import app_settings
 from django_seeclickfix.exceptions import ReauthRequired, SeeClickFixError
-from django_seeclickfix.models import SeeClickFixAccount, SeeClickFixIssue
+from django_seeclickfix.models import SeeClickFixAccount, SeeClickFixAction, SeeClickFixIssue
+from django_seeclickfix.tasks import sync_account
 
-from . import jobs
 from .forms import CommentForm, DetailsForm, WhereWhatForm
 from .links import current_account
-from .models import Submission
 from .spots import BY_KEY, CENTER
 
 logger = logging.getLogger(__name__)
 
 REQUEST_TYPES_TTL = 3600
 ISSUES_PER_PAGE = 10
+RECENT_ACTIONS = 8
+UNFINISHED = (SeeClickFixAction.Status.PENDING, SeeClickFixAction.Status.IN_FLIGHT)
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -45,6 +49,17 @@ def _usable(account: SeeClickFixAccount | None) -> bool:
     return account is not None and account.status == SeeClickFixAccount.Status.ACTIVE
 
 
+def _request_id(request: HttpRequest, form_key: str) -> str:
+    """The form's one-time key, scoped to the user so nobody can collide with another's."""
+    return f"elmcity:{request.user.pk}:{form_key}"
+
+
+def _actions(account: SeeClickFixAccount | None) -> Any:
+    if account is None:
+        return SeeClickFixAction.objects.none()
+    return SeeClickFixAction.objects.filter(account=account).order_by("-created_at", "-pk")
+
+
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     account = current_account(request.user)
@@ -52,6 +67,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if account is not None and account.status != SeeClickFixAccount.Status.REVOKED:
         issues = account.issues.order_by("-scf_updated_at", "-scf_id")
     page = Paginator(issues, ISSUES_PER_PAGE).get_page(request.GET.get("page"))
+    actions = _actions(account)
     return render(
         request,
         "civic/dashboard.html",
@@ -60,10 +76,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "linked": account is not None and account.status != SeeClickFixAccount.Status.REVOKED,
             "profile": account.profile if account is not None else {},
             "page": page,
-            "submissions": Submission.objects.filter(user=request.user)[:8],
-            "pending": Submission.objects.filter(
-                user=request.user, status=Submission.Status.QUEUED
-            ).exists(),
+            "actions": actions[:RECENT_ACTIONS],
+            "pending": actions.filter(status__in=UNFINISHED).exists(),
         },
     )
 
@@ -76,7 +90,7 @@ def sync_now(request: HttpRequest) -> HttpResponse:
         messages.error(request, _("Connect SeeClickFix first."))
     else:
         assert account is not None
-        transaction.on_commit(lambda: jobs.sync(account.pk))
+        sync_account.delay_on_commit(account.pk)
         messages.success(request, _("A sync is queued. Your issues refresh in a moment."))
     return redirect("dashboard")
 
@@ -101,19 +115,25 @@ def issue_detail(request: HttpRequest, scf_id: int) -> HttpResponse:
         if not _usable(account):
             messages.error(request, _("Reconnect SeeClickFix to comment."))
         elif form.is_valid():
-            submission = Submission.objects.create(
-                user=request.user,
-                kind=Submission.Kind.COMMENT,
-                issue_scf_id=issue.scf_id,
-                text=form.cleaned_data["comment"],
-            )
-            jobs.queue(submission)
-            messages.success(
-                request,
-                _("Your comment is queued; it is posted to SeeClickFix in the background."),
-            )
+            try:
+                queue_comment(
+                    account,  # type: ignore[arg-type]
+                    issue.scf_id,
+                    form.cleaned_data["comment"],
+                    request_id=_request_id(request, form.cleaned_data["request_id"]),
+                )
+            except ActionConflict:
+                messages.info(request, _("This form was already sent."))
+            else:
+                messages.success(
+                    request,
+                    _("Your comment is queued; it is posted to SeeClickFix in the background."),
+                )
             return redirect("issue", scf_id=issue.scf_id)
     comments = issue.raw.get("comments") if isinstance(issue.raw, dict) else None
+    actions = _actions(account).filter(
+        kind=SeeClickFixAction.Kind.COMMENT, issue_scf_id=issue.scf_id
+    )
     return render(
         request,
         "civic/issue.html",
@@ -122,7 +142,8 @@ def issue_detail(request: HttpRequest, scf_id: int) -> HttpResponse:
             "form": form,
             "can_act": _usable(account),
             "comments": comments if isinstance(comments, list) else None,
-            "submissions": Submission.objects.filter(user=request.user, issue_scf_id=issue.scf_id),
+            "actions": actions,
+            "pending": actions.filter(status__in=UNFINISHED).exists(),
         },
     )
 
@@ -198,26 +219,26 @@ def report_details(request: HttpRequest) -> HttpResponse:
         return _cannot_report(request, err)
     form = DetailsForm(request.POST or None, request_type=request_type)
     if request.method == "POST" and form.is_valid():
-        title = request_type.title or str(type_id)
-        submission = Submission.objects.create(
-            user=request.user,
-            kind=Submission.Kind.ISSUE,
-            text=form.cleaned_data["description"],
-            details={
-                "request_type_id": request_type.id,
-                "title": title,
-                "lat": spot.lat,
-                "lng": spot.lng,
-                "address": spot.address,
-                "answers": form.answers(),
-            },
-        )
-        jobs.queue(submission)
-        messages.success(
-            request,
-            _("Your report is queued; it is sent to SeeClickFix in the background."),
-        )
-        return redirect(reverse("dashboard") + "#submissions")
+        try:
+            queue_issue(
+                request.user,  # type: ignore[arg-type]
+                lat=spot.lat,
+                lng=spot.lng,
+                request_type_id=request_type.id if request_type.id is not None else type_id,
+                answers=form.answers(),
+                address=spot.address,
+                description=form.cleaned_data["description"],
+                summary=form.cleaned_data.get("summary") or None,
+                request_id=_request_id(request, form.cleaned_data["request_id"]),
+            )
+        except ActionConflict:
+            messages.info(request, _("This report was already sent."))
+        else:
+            messages.success(
+                request,
+                _("Your report is queued; it is sent to SeeClickFix in the background."),
+            )
+        return redirect(reverse("dashboard") + "#sent")
     return render(
         request,
         "civic/report_details.html",

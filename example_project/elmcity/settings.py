@@ -135,7 +135,7 @@ SEECLICKFIX = {
     "SYNC_INTERVAL": int(env.text("SCF_SYNC_INTERVAL", "60")),
 }
 
-CELERY_BROKER_URL = env.text("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_URL = env.text("CELERY_BROKER_URL", "filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue = VAR_DIR / "broker" / "queue"
     _control = VAR_DIR / "broker" / "control"
@@ -150,9 +150,19 @@ CELERY_TASK_IGNORE_RESULT = True  # outcomes the site shows are written to its o
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = "UTC"
-# How often beat queues the library's periodic jobs (seconds): sync every linked account that is
-# due, refresh tokens that expire soon.
-ELMCITY_SYNC_EVERY = float(env.text("ELMCITY_SYNC_EVERY", "30"))
+# Beat queues the library's periodic jobs: a sync pass (each linked account whose last sync is
+# older than SYNC_INTERVAL), and refreshing the tokens that expire soon.
+ELMCITY_BEAT_EVERY = float(env.text("ELMCITY_BEAT_EVERY", "30"))
+CELERY_BEAT_SCHEDULE = {
+    "seeclickfix-sync-pass": {
+        "task": "django_seeclickfix.tasks.sync_all_accounts",
+        "schedule": ELMCITY_BEAT_EVERY,
+    },
+    "seeclickfix-refresh-tokens": {
+        "task": "django_seeclickfix.tasks.refresh_expiring_tokens",
+        "schedule": ELMCITY_BEAT_EVERY,
+    },
+}
 
 LANGUAGE_CODE = "en-us"
 LANGUAGES = [("en", _("English"))]
@@ -168,12 +178,26 @@ EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"short": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "short"}},
+    "formatters": {
+        "short": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s"},
+        "access": {"format": "%(asctime)s %(message)s"},
+    },
+    "filters": {"redact": {"()": "civic.logging.RedactSecrets"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "short"},
+        # runserver's access log, with OAuth codes and states in query strings masked
+        "access": {
+            "class": "logging.StreamHandler",
+            "formatter": "access",
+            "filters": ["redact"],
+        },
+    },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "django_seeclickfix": {"level": env.text("SCF_LOG_LEVEL", "INFO")},
         "civic": {"level": "INFO"},
         "celery": {"level": "INFO"},
+        "django.server": {"handlers": ["access"], "level": "INFO", "propagate": False},
+        "django.request": {"filters": ["redact"]},
     },
 }
