@@ -17,16 +17,21 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
+from celery.signals import before_task_publish
 from django.core.cache import caches
 from django.test import override_settings
 
 from django_seeclickfix.models import SeeClickFixAccount
+from tests.celery_app import app as celery_app
 
 BASE = "https://seeclickfix.com"
 API = f"{BASE}/api/v2"
 EASTERN = timezone(timedelta(hours=-5))
 TOKEN_KEYS = ["Dq6gRjFzc2x5yM0QvQ1m0V0Q2lO0l6kK1s8P3n0Y7dE="]
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+
+
+assert celery_app.main == "scf_tests"  # the app tasks are sent through (memory:// broker)
 
 
 def jobs_settings(**extra: Any) -> dict[str, Any]:
@@ -112,6 +117,7 @@ class FakeSCF:
     moderate: bool = False
     posts: list[tuple[str, Any]] = field(default_factory=list)
     fail_posts_after_sending: int = 0  # the POST arrives, then the answer is a 502
+    authorizations: list[str] = field(default_factory=list)  # as received (before scrubbing)
 
     def add(self, issue_id: int, updated_at: datetime, **fields: Any) -> FakeIssue:
         issue = FakeIssue(issue_id, updated_at, reporter_id=self.user_id, **fields)
@@ -136,6 +142,7 @@ class FakeSCF:
         return (401, {"WWW-Authenticate": 'Bearer error="invalid_token"'}, "{}")
 
     def profile(self, request: Any) -> tuple[int, dict[str, str], str]:
+        self.authorizations.append(request.headers.get("Authorization", ""))
         if not self.token_valid:
             return self._unauthorized()
         return (200, {}, json.dumps({"id": self.user_id, "name": "Jo Resident"}))
@@ -245,3 +252,16 @@ class FakeSCF:
 def fake_scf():
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield FakeSCF(mock).install()
+
+
+@pytest.fixture
+def published():
+    """The tasks sent to the broker (the tests' ``memory://`` one): [(task name, args)]."""
+    sent: list[tuple[str, list[Any]]] = []
+
+    def record(sender: str | None = None, body: Any = None, **kwargs: Any) -> None:
+        sent.append((str(sender), list(body[0])))
+
+    before_task_publish.connect(record, weak=False)
+    yield sent
+    before_task_publish.disconnect(record)
