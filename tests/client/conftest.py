@@ -64,3 +64,13 @@ def client():
         BASE, BearerAuth(TOKEN), budget=Unlimited(), etag_store=MemoryEtagStore()
     ) as scf:
         yield scf
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    """The budget and ETags live in Django's cache: no pause or ETag leaks between tests."""
+    from django.core.cache import caches
+
+    caches["default"].clear()
+    yield
+    caches["default"].clear()
