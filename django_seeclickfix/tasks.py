@@ -107,6 +107,25 @@ def refresh_expiring_tokens(self: SeeClickFixTask) -> dict[str, int]:
     return counts
 
 
+class RevokeTokensTask(SeeClickFixTask):
+    """Shows ``<sealed tokens>`` instead of the ciphertext in monitoring (Flower, events)."""
+
+    def apply_async(self, *args: Any, **options: Any) -> Any:
+        options.setdefault("argsrepr", "('<sealed tokens>',)")
+        return super().apply_async(*args, **options)
+
+
+@shared_task(bind=True, base=RevokeTokensTask, name="django_seeclickfix.tasks.revoke_tokens")
+def revoke_tokens(self: RevokeTokensTask, sealed: str) -> None:
+    """Revoke, at SeeClickFix, the tokens of a link that was removed (queued by ``linking``).
+
+    ``sealed`` is the encrypted bundle ``linking`` made: tokens never travel in clear.
+    """
+    from .linking import revoke_sealed_tokens
+
+    revoke_sealed_tokens(sealed)
+
+
 class ActionTask(SeeClickFixTask):
     """Waits for another run's lease; records the give-up when retries run out."""
 
@@ -156,6 +175,7 @@ __all__ = [
     "add_comment",
     "create_issue",
     "refresh_expiring_tokens",
+    "revoke_tokens",
     "sync_account",
     "sync_all_accounts",
 ]

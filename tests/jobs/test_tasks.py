@@ -360,3 +360,28 @@ def test_celery_app_of_the_tests_knows_the_tasks():
         "create_issue",
     ):
         assert f"django_seeclickfix.tasks.{name}" in celery_app.tasks
+
+
+def test_revoke_tokens_revokes_both_tokens_and_hides_its_argument(published):
+    from celery.signals import before_task_publish
+
+    from django_seeclickfix.fields import encrypt
+
+    sealed = encrypt(json.dumps({"a": "access-secret", "r": "refresh-secret"}))
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.POST, f"{BASE}/oauth/revoke", json={})
+        rsps.add(responses.POST, f"{BASE}/oauth/revoke", json={})
+        tasks.revoke_tokens.apply(args=[sealed]).get()
+        assert len(rsps.calls) == 2
+
+    headers = []
+
+    def record(**kwargs):
+        headers.append(kwargs["headers"])
+
+    before_task_publish.connect(record, weak=False)
+    try:
+        tasks.revoke_tokens.delay(sealed)
+    finally:
+        before_task_publish.disconnect(record)
+    assert headers[0]["argsrepr"] == "('<sealed tokens>',)"
