@@ -247,7 +247,16 @@ def test_pages_are_translatable(client, ada):
     client.force_login(ada)
     with translation.override("de"):
         page = client.get(reverse("seeclickfix:status"))
+        message = str(linking_messages()[linking.E_LINKED_ELSEWHERE])
     assert page.status_code == 200
+    assert "SeeClickFix verbinden" in page.content.decode()
+    assert "bereits mit einem anderen Benutzer" in message
+
+
+def linking_messages():
+    from django_seeclickfix.allauth_provider.flow import MESSAGES
+
+    return MESSAGES
 
 
 # --- admin -------------------------------------------------------------------------------------
