@@ -42,6 +42,7 @@ from allauth.socialaccount.signals import (
     social_account_removed,
     social_account_updated,
 )
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.signals import pre_delete
@@ -72,6 +73,9 @@ E_LINKED_ELSEWHERE = "seeclickfix_linked_elsewhere"
 E_OTHER_ACCOUNT = "seeclickfix_other_account_linked"
 E_BY_EMAIL = "seeclickfix_email_match"
 E_ENVIRONMENT = "seeclickfix_environment"
+
+# Set on the request while the OAuth views run allauth's pipeline (inside their transaction).
+IN_FLOW_ATTRIBUTE = "_seeclickfix_in_flow"
 
 # Background revocation without Celery: attempts after the first, and the pause before each.
 REVOCATION_RETRY_DELAYS: tuple[float, ...] = (2.0, 10.0)
@@ -320,8 +324,16 @@ def _on_social_account_updated(
 def _on_user_signed_up(
     sender: Any, request: HttpRequest, user: Any, sociallogin: SocialLogin | None = None, **kw: Any
 ) -> None:
-    if sociallogin is not None:
+    if sociallogin is None:
+        return
+    try:
         link_from_sociallogin(request, sociallogin)
+    except LinkRefused as refused:
+        if getattr(request, IN_FLOW_ATTRIBUTE, False):
+            raise  # the OAuth view rolls everything back and explains
+        # allauth's signup form (a pending signup) finishing after someone else linked the
+        # same SeeClickFix account meanwhile: refuse with a 403 rather than a server error.
+        raise PermissionDenied(str(refused)) from refused
 
 
 @receiver(pre_social_login, dispatch_uid="seeclickfix_no_email_match")

@@ -48,6 +48,7 @@ from ..linking import (
     E_ENVIRONMENT,
     E_LINKED_ELSEWHERE,
     E_OTHER_ACCOUNT,
+    IN_FLOW_ATTRIBUTE,
     LinkRefused,
     check_can_link,
     seal_tokens,
@@ -247,15 +248,21 @@ def start_authorization(
     app = provider.app
     flow = flow_for(app)
     bound = binding(request, app, flow)
-    params: dict[str, Any] = {
-        "client_id": app.client_id,
-        "redirect_uri": bound["uri"],
-        "response_type": "token" if flow == IMPLICIT else "code",
-    }
+    # Extra AUTH_PARAMS from the settings first: they can never replace the parameters the
+    # security of the flow rests on.
+    params: dict[str, Any] = dict(provider.get_auth_params())
+    params.update(
+        {
+            "client_id": app.client_id,
+            "redirect_uri": bound["uri"],
+            "response_type": "token" if flow == IMPLICIT else "code",
+        }
+    )
+    for reserved in ("state", "code_challenge", "code_challenge_method"):
+        params.pop(reserved, None)
     scope = provider.get_scope()
     if scope:
         params["scope"] = " ".join(scope)
-    params.update(provider.get_auth_params())
     verifier = None
     if flow == CODE:
         pkce = provider.get_pkce_params()
@@ -366,6 +373,7 @@ def finish(
         # One transaction: if linking refuses half-way (a parallel link, an email match), the
         # social account allauth just saved is rolled back with it and nothing changes.
         with transaction.atomic():
+            setattr(request, IN_FLOW_ATTRIBUTE, True)
             return secure(complete_social_login(request, sociallogin))
     except ImmediateHttpResponse as response:
         return secure(response.response)

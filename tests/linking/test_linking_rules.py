@@ -166,3 +166,46 @@ def test_provider_account_display(client, ada, mocked):
     assert social.get_avatar_url() == "https://img.example/full.png"
     assert str(social.get_provider_account()) == "Ada Lovelace"
     assert ada.first_name == ""  # connecting never rewrites the site user's own fields
+
+
+def test_pending_signup_finished_after_someone_else_linked_is_a_403(
+    client, ada, bob, mocked, settings
+):
+    # The signup form is needed (email required and missing), so the social login waits in
+    # the session; meanwhile the same SeeClickFix account gets linked to ada.
+    settings.SOCIALACCOUNT_AUTO_SIGNUP = False
+    mock_scf(mocked, profile=profile_body(email=None))
+    _, params = start(client, process="login")
+    pending = callback(client, params["state"])
+    assert pending.status_code == 302
+    assert pending["Location"] == reverse("socialaccount_signup")
+    # The waiting social login holds the sealed bundle, never the tokens themselves.
+    assert "socialaccount_sociallogin" in client.session
+    assert "at-1" not in str(dict(client.session))
+    assert "rt-1" not in str(dict(client.session))
+    link_account(user=ada, social_account=None, tokens=sealed(), profile={"id": 1001})
+    response = client.post(
+        reverse("socialaccount_signup"), {"username": "newbie", "email": "n@example.org"}
+    )
+    assert response.status_code == 403
+    assert SeeClickFixAccount.objects.get().user == ada
+
+
+def test_auth_params_setting_cannot_replace_flow_parameters(client, ada):
+    from urllib.parse import parse_qs, urlsplit
+
+    client.force_login(ada)
+    with override_settings(
+        SOCIALACCOUNT_PROVIDERS={
+            "seeclickfix": {
+                "APPS": [{"client_id": "test-client-id", "secret": "s"}],
+                "AUTH_PARAMS": {"redirect_uri": "https://evil.example/", "state": "fixed", "x": 1},
+            }
+        }
+    ):
+        response, _ = start(client)
+    query = parse_qs(urlsplit(response["Location"]).query)
+    assert query["redirect_uri"] == ["http://testserver/accounts/seeclickfix/login/callback/"]
+    assert query["state"] != ["fixed"]
+    assert len(query["state"]) == 1
+    assert query["x"] == ["1"]
