@@ -364,9 +364,13 @@ class HTTPServer:
         return "close" not in connection
 
     def _head(self, response: Response, length: int | None, keep_alive: bool) -> bytes:
+        """The status line and headers. ``length`` None means a chunked body follows; 204 and
+        304 answers carry neither a length nor a body."""
         lines = [f"HTTP/1.1 {response.status} {_reason(response.status)}"]
         lines += [f"{name}: {value}" for name, value in response.headers]
-        if length is not None:
+        if response.status in (204, 304):
+            pass
+        elif length is not None:
             lines.append(f"Content-Length: {length}")
         else:
             lines.append("Transfer-Encoding: chunked")
@@ -381,11 +385,10 @@ class HTTPServer:
         delivery = response.delivery
         if delivery is None:
             keep_alive = self._keep_alive(request, response)
-            body = b"" if request.method == "HEAD" else response.body
-            no_body = response.status in (204, 304) or 100 <= response.status < 200
+            no_body = request.method == "HEAD" or response.status in (204, 304)
             writer.write(
-                self._head(response, None if no_body else len(response.body), keep_alive)
-                + (b"" if no_body else body)
+                self._head(response, len(response.body), keep_alive)
+                + (b"" if no_body else response.body)
             )
             await writer.drain()
             return keep_alive
