@@ -151,7 +151,8 @@ def walk_updates(
     bound = updated_after
     number = 1
     first = True
-    # (id, updated_at) of items at or after the bound's second that were already yielded.
+    # (id, updated_at) of the items at or after the bound's second on the page that moved the
+    # bound: the next request (inclusive bound, page 1) brings them again.
     at_bound: set[tuple[Any, datetime]] = set()
     while True:
         request = dict(params)
@@ -196,14 +197,18 @@ def walk_updates(
         if newest is not None and (bound is None or _second(newest) > _second(bound)):
             bound = newest
             number = 1
-            at_bound = set()
+            floor = _second(bound)
+            # The next request starts at this second again: remember who was already seen
+            # there (at most one page of them).
+            at_bound = {
+                (identity(item), stamp)
+                for item in parsed
+                if (stamp := updated_at(item)) is not None and stamp >= floor
+            }
         else:
-            number += 1  # a whole page within one second: page on under the same bound
-        floor = _second(bound) if bound is not None else None
-        for item in parsed:
-            stamp = updated_at(item)
-            if stamp is not None and floor is not None and stamp >= floor:
-                at_bound.add((identity(item), stamp))
+            # A whole page within one second: page on by number under the same bound. Those
+            # pages do not overlap, so the set stays as it was (memory stays one page).
+            number += 1
     if on_complete is not None:
         on_complete()
 
