@@ -517,6 +517,9 @@ def test_implicit_flow_relay_page_and_post(client, ada, mocked):
         html = page.content.decode()
         assert f'<script nonce="{nonce}">' in html
         assert "history.replaceState" in html
+        # After clearing the address the page allows a same-origin referrer, so the POST carries
+        # a real Origin (under no-referrer browsers send "Origin: null" and CSRF refuses it).
+        assert html.index("replaceState") < html.index('"same-origin"') < html.index("submit()")
         assert "csrfmiddlewaretoken" in html
         for marker in ("src=", "href=", "<link", "<img", "@import"):
             assert marker not in html  # nothing loaded from anywhere
