@@ -13,6 +13,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 REDACTED = "[redacted]"
 SECRET_PARAMETERS = frozenset(
@@ -22,6 +23,7 @@ SECRET_PARAMETERS = frozenset(
         "token",
         "code",
         "code_verifier",
+        "code_challenge",  # with the plain method it is the verifier itself
         "client_secret",
         "password",
         "authenticity_token",
@@ -29,8 +31,20 @@ SECRET_PARAMETERS = frozenset(
 )
 
 
+def _redact_value(value: str) -> str:
+    # A URL carried in a parameter (the sign-in page's return_to) has a query of its own.
+    path, sep, query = value.partition("?")
+    if not sep:
+        return value
+    inner = redact(dict(parse_qsl(query, keep_blank_values=True)))
+    return f"{path}?{urlencode(inner, safe='[]/:')}"
+
+
 def redact(params: dict[str, str]) -> dict[str, str]:
-    return {k: (REDACTED if k.lower() in SECRET_PARAMETERS else v) for k, v in params.items()}
+    return {
+        k: (REDACTED if k.lower() in SECRET_PARAMETERS else _redact_value(v))
+        for k, v in params.items()
+    }
 
 
 @dataclass(frozen=True)
