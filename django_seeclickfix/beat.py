@@ -1,0 +1,68 @@
+"""The periodic tasks for ``celery beat``.
+
+In ``settings.py``, after ``SEECLICKFIX`` (Django is not set up yet there, so pass the dict)::
+
+    from django_seeclickfix.beat import beat_schedule
+
+    CELERY_BEAT_SCHEDULE = {**beat_schedule(SEECLICKFIX), **your_own_entries}
+
+or in the module that creates the Celery app, once Django is configured::
+
+    app.conf.beat_schedule = beat_schedule()
+
+Two entries: ``sync_all_accounts`` every ``SYNC_PASS_INTERVAL`` seconds (a pass sizes its batch
+to the budget until the next one, so keep the two equal), and ``refresh_expiring_tokens`` every
+``TOKEN_REFRESH_MARGIN / 2`` seconds (so every token gets at least one chance inside its
+margin). Each message expires after one interval: a pass that waited that long in a backed-up
+queue would only repeat the next one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .conf import SETTINGS
+
+SYNC_ALL = "django_seeclickfix.tasks.sync_all_accounts"
+REFRESH_TOKENS = "django_seeclickfix.tasks.refresh_expiring_tokens"
+
+
+def _value(name: str, config: Mapping[str, Any] | None) -> Any:
+    spec = SETTINGS[name]
+    if config is not None:
+        return spec.validate(name, config.get(name, spec.default))
+    from django.conf import settings
+
+    if settings.configured:
+        from .conf import app_settings
+
+        return getattr(app_settings, name)
+    return spec.validate(name, spec.default)
+
+
+def beat_schedule(
+    config: Mapping[str, Any] | None = None, *, prefix: str = "seeclickfix"
+) -> dict[str, dict[str, Any]]:
+    """``CELERY_BEAT_SCHEDULE`` entries for the library's periodic tasks.
+
+    ``config`` is your ``SEECLICKFIX`` dict (needed when called from ``settings.py``); without it
+    the configured settings are read, or the documented defaults before Django is configured.
+    """
+    sync_every = float(_value("SYNC_PASS_INTERVAL", config))
+    refresh_every = max(1.0, float(_value("TOKEN_REFRESH_MARGIN", config)) / 2)
+    return {
+        f"{prefix}-sync-all-accounts": {
+            "task": SYNC_ALL,
+            "schedule": sync_every,
+            "options": {"expires": sync_every},
+        },
+        f"{prefix}-refresh-expiring-tokens": {
+            "task": REFRESH_TOKENS,
+            "schedule": refresh_every,
+            "options": {"expires": refresh_every},
+        },
+    }
+
+
+__all__ = ["REFRESH_TOKENS", "SYNC_ALL", "beat_schedule"]
