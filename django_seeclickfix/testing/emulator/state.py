@@ -10,6 +10,7 @@ import math
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +31,7 @@ from .models import (
 FIRST_USER_ID = 1001
 FIRST_ISSUE_ID = 10_000_001
 SORTS = ("created_at", "updated_at", "rating", "distance")
+QUERY_CACHE_SIZE = 64
 
 
 class NotFoundError(LookupError):
@@ -99,10 +101,12 @@ class State:
             self.version = 0
             self.changed_at = self.clock.time()
             self._stats_cache: dict[int, tuple[int, dict[str, int]]] = {}
+            self._query_cache: dict[tuple[Any, ...], list[Issue]] = {}
 
     def touch(self) -> None:
         self.version += 1
         self.changed_at = self.clock.time()
+        self._query_cache.clear()
 
     def user_stats(self, user_id: int) -> dict[str, int]:
         """The counts on a profile, recomputed only after something changed."""
@@ -272,6 +276,20 @@ class State:
     # queries -----------------------------------------------------------------------------------
 
     def query_issues(self, query: IssueQuery) -> list[Issue]:
+        """Matching issues in the asked order. Paging through a result asks the same query
+        again and again, so results are kept until the data changes."""
+        key = (self.version, *(getattr(query, f.name) for f in dataclass_fields(query)))
+        with self.lock:
+            cached = self._query_cache.get(key)
+            if cached is not None:
+                return cached
+            matched = self._query_issues(query)
+            if len(self._query_cache) >= QUERY_CACHE_SIZE:
+                self._query_cache.pop(next(iter(self._query_cache)))
+            self._query_cache[key] = matched
+            return matched
+
+    def _query_issues(self, query: IssueQuery) -> list[Issue]:
         with self.lock:
             pool: Iterable[Issue] = (
                 self.issues_by_reporter.get(query.reporter_id, [])
