@@ -82,6 +82,8 @@ def test_token_controls(remote, scf_emulator, http):
     )
     assert response.status_code == 200
     assert remote.token_requests("authorization_code") == 1
+    remote.add_redirect_uri("http://localhost:41234/accounts/seeclickfix/login/callback/")
+    assert scf_emulator.code_app.redirect_uris[-1].startswith("http://localhost:41234/")
     app = remote.register_app(
         "late-app", None, ["http://localhost:5555/cb/"], token_regime="no_refresh"
     )

@@ -39,6 +39,12 @@ PIXEL = base64.b64decode(
 RouteHandler = Callable[..., Response]
 
 
+def wall_clock() -> datetime:
+    """Real time, for what clients compare with their own clocks (Date, Retry-After dates).
+    The emulator's movable clock drives only what happens inside it (expiry, windows)."""
+    return datetime.now(UTC)
+
+
 @dataclass(frozen=True)
 class Route:
     method: str
@@ -144,7 +150,7 @@ class Application:
             ctx.notes["fault"] = fault
             ctx.log.count(f"faults.{fault.kind}")
             if fault.replaces_answer and not fault.after_processing:
-                return emulator.faults.answer(fault, emulator.clock.now())
+                return emulator.faults.answer(fault, wall_clock())
         if route is None:
             response = json_response({"message": "Not Found"}, status=404)
             if path_known:
@@ -155,7 +161,7 @@ class Application:
             response = route.handler(ctx, **groups)
         if fault is not None:
             if fault.replaces_answer:
-                response = emulator.faults.answer(fault, emulator.clock.now())
+                response = emulator.faults.answer(fault, wall_clock())
             else:
                 response = emulator.faults.spoil(fault, self._conditional(ctx, response))
         return response
@@ -264,7 +270,7 @@ class Application:
         if ctx.request.path.startswith("/api/v2") and not response.header("Cache-Control"):
             response.headers.append(("Cache-Control", "max-age=0, private, must-revalidate"))
         response.headers += [
-            ("Date", http_date(self.emulator.clock.now())),
+            ("Date", http_date(wall_clock())),
             ("X-Request-Id", secrets.token_hex(8)),
         ]
 

@@ -66,6 +66,7 @@ class ControlAPI:
             ("GET", r"/state", self.state),
             ("POST", r"/reset", self.reset),
             ("POST", r"/apps", self.register_app),
+            ("POST", r"/apps/redirect_uris", self.add_redirect_uri),
             ("POST", r"/users", self.add_user),
             ("POST", r"/users/generate", self.generate_users),
             ("POST", r"/issues", self.add_issue),
@@ -124,6 +125,11 @@ class ControlAPI:
 
     def register_app(self, request: Request, body: dict[str, Any]) -> Any:
         return self.emulator.register_app(**body).describe()
+
+    def add_redirect_uri(self, request: Request, body: dict[str, Any]) -> Any:
+        client_id = body.get("client_id", "scf-emulator-code")
+        self.emulator.add_redirect_uri(str(body["uri"]), client_id)
+        return self.emulator.app(client_id).describe()
 
     def add_user(self, request: Request, body: dict[str, Any]) -> Any:
         return user_json(self.emulator.add_user(**_times(body)))

@@ -226,6 +226,14 @@ class Emulator:
     def implicit_app(self) -> App:
         return self.state.apps[IMPLICIT_APP_ID]
 
+    def add_redirect_uri(self, uri: str, client_id: str = CODE_APP_ID) -> None:
+        """Allow one more redirect URI for an app until the next ``reset()`` (live servers
+        listen on random ports)."""
+        with self.state.lock:
+            app = self.app(client_id)
+            if uri not in app.redirect_uris:
+                app.redirect_uris.append(uri)
+
     def app(self, client_id: str) -> App:
         found = self.state.apps.get(client_id)
         if found is None:

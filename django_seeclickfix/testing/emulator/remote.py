@@ -106,6 +106,9 @@ class RemoteEmulator:
         body = {"client_id": client_id, "secret": secret, "redirect_uris": redirect_uris}
         return dict(self.call("POST", "/apps", {**body, **options}))
 
+    def add_redirect_uri(self, uri: str, client_id: str = "scf-emulator-code") -> None:
+        self.call("POST", "/apps/redirect_uris", {"uri": uri, "client_id": client_id})
+
     def add_user(self, name: str, email: str, password: str = "password", **fields: Any) -> Any:
         return self.call(
             "POST", "/users", {"name": name, "email": email, "password": password, **fields}
