@@ -133,6 +133,8 @@ SEECLICKFIX = {
     "SITE_URL": SITE_URL,
     # A lively demo: a linked account is synced again a minute after its last sync.
     "SYNC_INTERVAL": int(env.text("SCF_SYNC_INTERVAL", "60")),
+    # SeeClickFix's documented limit, shared by the site and every worker through CACHES.
+    "RATE_LIMIT_REQUESTS": int(env.text("SCF_RATE_LIMIT_REQUESTS", "20")),
 }
 
 CELERY_BROKER_URL = env.text("CELERY_BROKER_URL", "filesystem://localhost/")
