@@ -42,7 +42,12 @@ from allauth.socialaccount.signals import (
     social_account_removed,
     social_account_updated,
 )
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import (
+    ImproperlyConfigured,
+    MultipleObjectsReturned,
+    ObjectDoesNotExist,
+    PermissionDenied,
+)
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.signals import pre_delete
@@ -525,8 +530,10 @@ def schedule_revocation(sealed: str) -> None:
 
         try:
             client = oauth_client()
-        except Exception:
-            logger.warning("Revocation at SeeClickFix skipped: no SeeClickFix app configured")
+        except (ObjectDoesNotExist, MultipleObjectsReturned, ImproperlyConfigured):
+            logger.warning(
+                "Revocation at SeeClickFix skipped: no single SeeClickFix app configured"
+            )
             return
         thread = threading.Thread(
             target=_revoke_with_retries,

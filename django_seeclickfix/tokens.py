@@ -225,7 +225,7 @@ def _refresh(
                 reauth_reason = "SeeClickFix refused the refresh token (invalid_grant)."
                 mark_reauth_required(locked, reauth_reason)
             except SeeClickFixError as err:
-                if rejected is None and not is_expired(locked, now):
+                if rejected is None and not force and not is_expired(locked, now):
                     logger.warning(
                         "Refreshing SeeClickFix account %s failed (%s); the current token is "
                         "still valid and will be used.",
