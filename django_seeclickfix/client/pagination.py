@@ -114,7 +114,7 @@ def walk_pages(
         raw_items = items_of(fetched.body, items_key, where)
         info = read_pagination(fetched.body)
         has_next = info.has_next and bool(raw_items)
-        yield Page(
+        page = Page(
             items=tuple(_parse_all(raw_items, parse, where)),
             number=number,
             per_page=info.per_page,
@@ -122,6 +122,9 @@ def walk_pages(
             total_entries=info.entries,
             has_next=has_next,
         )
+        del fetched, raw_items  # hold one page, not the page and the body it came from
+        yield page
+        del page
         if not has_next:
             break
         assert info.next_page is not None
@@ -182,7 +185,7 @@ def walk_updates(
                 continue
             fresh.append(item)
         has_next = info.has_next and bool(raw_items)
-        yield Page(
+        page = Page(
             items=tuple(fresh),
             number=number,
             per_page=info.per_page,
@@ -190,8 +193,6 @@ def walk_updates(
             total_entries=info.entries,
             has_next=has_next,
         )
-        if not has_next:
-            break
         stamps = [s for s in (updated_at(item) for item in parsed) if s is not None]
         newest = max(stamps) if stamps else None
         if newest is not None and (bound is None or _second(newest) > _second(bound)):
@@ -209,6 +210,11 @@ def walk_updates(
             # A whole page within one second: page on by number under the same bound. Those
             # pages do not overlap, so the set stays as it was (memory stays one page).
             number += 1
+        del fetched, raw_items, parsed, fresh, stamps  # hold one page, nothing more
+        yield page
+        del page
+        if not has_next:
+            break
     if on_complete is not None:
         on_complete()
 

@@ -296,3 +296,46 @@ def test_etags_survive_token_refresh_when_the_source_names_itself(rsps):
     source.token = "t2"
     [page] = scf.my_issue_pages()
     assert page.not_modified
+
+
+def _peak_while_iterating(rsps, pages, same_second=False):
+    import gc
+    import tracemalloc
+
+    # Bodies are made before tracing starts: only what the client allocates is measured.
+    bodies = []
+    for served in range(pages):
+        stamp = "2024-01-01T00:00:00Z" if same_second else f"2024-01-01T00:{served:02d}:00Z"
+        issues = [issue_json(1000 * served + i, stamp, description="x" * 200) for i in range(100)]
+        page = served + 1 if same_second else 1
+        bodies.append(json.dumps(issues_page(issues, page, 2 if served + 1 < pages else None)))
+    served_bodies = iter(bodies)
+
+    def reply(request):
+        # responses keeps every response it served (globally and per registration); the
+        # client must not, and that is what is measured.
+        rsps.calls.reset()
+        for registered in rsps.registered():
+            registered.calls.reset()
+        return 200, {}, next(served_bodies)
+
+    rsps.add_callback("GET", f"{API}/profile/issues", callback=reply)
+    scf = SeeClickFixClient(BASE, BearerAuth("t"), budget=Unlimited(), etag_store=MemoryEtagStore())
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        seen = sum(1 for _ in scf.iter_my_issues())
+        return seen, tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+        rsps.remove("GET", f"{API}/profile/issues")
+
+
+@pytest.mark.parametrize("same_second", [False, True], ids=["spread", "one-second"])
+def test_memory_does_not_grow_with_the_number_of_pages(rsps, same_second):
+    few_seen, few = _peak_while_iterating(rsps, 2, same_second)
+    many_seen, many = _peak_while_iterating(rsps, 40, same_second)
+    assert (few_seen, many_seen) == (200, 4000)
+    assert many / few < 1.5, (few, many)
