@@ -23,6 +23,8 @@ KEY = settings.SEECLICKFIX["TOKEN_KEYS"][0]
 CLIENT_ID = "test-client-id"
 SECRET = "test-client-secret"
 
+REAL_TASK_LOOKUP = linking._task  # before the autouse fixture below replaces it
+
 BASE_SETTINGS = {
     "TOKEN_KEYS": [KEY],
     "SITE_URL": "http://testserver",

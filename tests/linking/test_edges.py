@@ -16,7 +16,7 @@ from django_seeclickfix import linking
 from django_seeclickfix.fields import EncryptedTextField, decrypt, encrypt
 from django_seeclickfix.models import SeeClickFixAccount
 
-from .conftest import KEY, REVOKE_URL, TokenEndpoint, scf_settings
+from .conftest import KEY, REAL_TASK_LOOKUP, REVOKE_URL, TokenEndpoint, scf_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -143,21 +143,27 @@ def test_revocation_without_a_configured_app_is_skipped(
     assert not mocked.calls
 
 
-def test_task_lookup_without_a_tasks_module(monkeypatch):
+def test_task_lookup_with_and_without_a_tasks_module(monkeypatch):
     import importlib
+    import types
 
     real = importlib.import_module
+    fake = types.ModuleType("django_seeclickfix.tasks")
+    fake.sync_account = "the task"
+    present = {"django_seeclickfix.tasks": fake}
 
-    def missing(name, *args):
+    def lookup(name, *args):
         if name == "django_seeclickfix.tasks":
+            if name in present:
+                return present[name]
             raise ModuleNotFoundError(name=name)
         return real(name, *args)
 
-    monkeypatch.setattr(linking, "_task", linking.__dict__["_task"])
-    monkeypatch.setattr(linking.importlib, "import_module", missing)
-    from django_seeclickfix.linking import _task as real_task
-
-    assert real_task("sync_account") is None
+    monkeypatch.setattr(linking.importlib, "import_module", lookup)
+    assert REAL_TASK_LOOKUP("sync_account") == "the task"
+    assert REAL_TASK_LOOKUP("revoke_tokens") is None
+    present.clear()
+    assert REAL_TASK_LOOKUP("sync_account") is None
 
 
 def test_registration_info_without_site_url_or_sites():
