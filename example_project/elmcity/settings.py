@@ -12,6 +12,8 @@ from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
 
+from django_seeclickfix.beat import beat_schedule
+
 from . import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -133,6 +135,7 @@ SEECLICKFIX = {
     "SITE_URL": SITE_URL,
     # A lively demo: a linked account is synced again a minute after its last sync.
     "SYNC_INTERVAL": int(env.text("SCF_SYNC_INTERVAL", "60")),
+    "SYNC_PASS_INTERVAL": int(env.text("SCF_SYNC_PASS_INTERVAL", "30")),
     # SeeClickFix's documented limit, shared by the site and every worker through CACHES.
     "RATE_LIMIT_REQUESTS": int(env.text("SCF_RATE_LIMIT_REQUESTS", "20")),
 }
@@ -153,18 +156,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = "UTC"
 # Beat queues the library's periodic jobs: a sync pass (each linked account whose last sync is
-# older than SYNC_INTERVAL), and refreshing the tokens that expire soon.
-ELMCITY_BEAT_EVERY = float(env.text("ELMCITY_BEAT_EVERY", "30"))
-CELERY_BEAT_SCHEDULE = {
-    "seeclickfix-sync-pass": {
-        "task": "django_seeclickfix.tasks.sync_all_accounts",
-        "schedule": ELMCITY_BEAT_EVERY,
-    },
-    "seeclickfix-refresh-tokens": {
-        "task": "django_seeclickfix.tasks.refresh_expiring_tokens",
-        "schedule": ELMCITY_BEAT_EVERY,
-    },
-}
+# older than SYNC_INTERVAL) every SYNC_PASS_INTERVAL, and refreshing tokens that expire soon.
+CELERY_BEAT_SCHEDULE = beat_schedule(SEECLICKFIX)
 
 LANGUAGE_CODE = "en-us"
 LANGUAGES = [("en", _("English"))]
