@@ -204,3 +204,26 @@ def test_sixteen_threads_cause_exactly_one_refresh(ada, emulator):
     assert emulator.token_state(new_token) == "active"
     assert emulator.token_state(stored.refresh_token) == "active"
     assert stored.refresh_token != issued.refresh_token
+
+
+@pytest.mark.django_db
+def test_signup_then_login_with_seeclickfix_against_the_emulator(client, emulator):
+    from django.contrib.auth import get_user_model
+
+    response, _ = start(client, process="login")
+    follow_back(client, emulator.complete_authorization(response["Location"], "newcomer"))
+    user = get_user_model().objects.get()
+    assert client.session["_auth_user_id"] == str(user.pk)
+    first = SeeClickFixAccount.objects.get()
+    assert first.user == user
+    assert first.scf_user_id == emulator.user("newcomer").id
+
+    client.logout()
+    response, _ = start(client, process="login")
+    follow_back(client, emulator.complete_authorization(response["Location"], "newcomer"))
+    assert client.session["_auth_user_id"] == str(user.pk)
+    again = SeeClickFixAccount.objects.get()
+    assert again.pk == first.pk
+    assert again.access_token != first.access_token
+    assert emulator.token_state(again.access_token) == "active"
+    assert get_user_model().objects.count() == 1
