@@ -108,3 +108,17 @@ def test_public_host_shapes_the_urls():
     assert emulator.url.startswith("http://127.0.0.1:")
     named = Emulator(port=0, seed="empty", public_host="emulator.test")
     assert named.url.startswith("http://emulator.test:")
+
+
+def test_a_crash_in_a_handler_is_a_500_not_a_hang(scf_emulator, monkeypatch, caplog):
+    def explode(ctx):
+        raise RuntimeError("bug")
+
+    route = next(
+        r for r in scf_emulator.application.routes if r.pattern.pattern == "^/api/v2/emails$"
+    )
+    monkeypatch.setattr(route, "handler", explode)
+    response = requests.get(f"{scf_emulator.api_url}/emails", headers=UA, timeout=5)
+    assert response.status_code == 500
+    assert "emulator error on GET /api/v2/emails" in caplog.text
+    assert requests.get(f"{scf_emulator.api_url}/profile", headers=UA, timeout=5).ok

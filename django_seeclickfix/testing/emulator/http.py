@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import socket
 import struct
 import threading
@@ -20,6 +21,8 @@ from http import HTTPStatus
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qsl
+
+logger = logging.getLogger("django_seeclickfix.testing.emulator")
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 10 * 1024 * 1024
@@ -274,7 +277,16 @@ class HTTPServer:
                     break
                 if request is None:
                     break
-                response = self.handler(request)
+                try:
+                    response = self.handler(request)
+                except Exception:  # a bug in the emulator: answer like a crashed server
+                    logger.exception("emulator error on %s %s", request.method, request.path)
+                    response = Response(
+                        status=500,
+                        body=b"500 Server Error",
+                        headers=[("Content-Type", "text/plain")],
+                        close=True,
+                    )
                 keep_alive = await self._send(writer, request, response)
                 if not keep_alive:
                     break
