@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import socket
 
@@ -114,10 +115,9 @@ def test_a_crash_in_a_handler_is_a_500_not_a_hang(scf_emulator, monkeypatch, cap
     def explode(ctx):
         raise RuntimeError("bug")
 
-    route = next(
-        r for r in scf_emulator.application.routes if r.pattern.pattern == "^/api/v2/emails$"
-    )
-    monkeypatch.setattr(route, "handler", explode)
+    routes = scf_emulator.application.routes
+    index = next(i for i, r in enumerate(routes) if r.pattern.pattern == "^/api/v2/emails$")
+    monkeypatch.setitem(routes, index, dataclasses.replace(routes[index], handler=explode))
     response = requests.get(f"{scf_emulator.api_url}/emails", headers=UA, timeout=5)
     assert response.status_code == 500
     assert "emulator error on GET /api/v2/emails" in caplog.text
