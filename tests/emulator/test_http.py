@@ -115,9 +115,11 @@ def test_a_crash_in_a_handler_is_a_500_not_a_hang(scf_emulator, monkeypatch, cap
     def explode(ctx):
         raise RuntimeError("bug")
 
-    routes = scf_emulator.application.routes
-    index = next(i for i, r in enumerate(routes) if r.pattern.pattern == "^/api/v2/emails$")
-    monkeypatch.setitem(routes, index, dataclasses.replace(routes[index], handler=explode))
+    routes = [
+        dataclasses.replace(r, handler=explode) if r.pattern.pattern == "^/api/v2/emails$" else r
+        for r in scf_emulator.application.routes
+    ]
+    monkeypatch.setattr(scf_emulator.application, "routes", routes)
     response = requests.get(f"{scf_emulator.api_url}/emails", headers=UA, timeout=5)
     assert response.status_code == 500
     assert "emulator error on GET /api/v2/emails" in caplog.text
