@@ -73,8 +73,9 @@ class SeeClickFixClient:
     the emulator's URL); the client adds ``/api/v2``. Arguments left as ``None`` come from
     ``SEECLICKFIX`` when Django is configured, else from the documented defaults.
 
-    Safe to share between threads. Not a context manager requirement, but ``close()`` releases
-    the connection pool.
+    Make one per task or thread (``requests.Session`` is not guaranteed thread-safe); they are
+    cheap, and the rate budget is shared through the cache anyway. ``close()`` (or ``with``)
+    releases the connection pool.
     """
 
     def __init__(
