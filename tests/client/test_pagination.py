@@ -339,3 +339,11 @@ def test_memory_does_not_grow_with_the_number_of_pages(rsps, same_second):
     many_seen, many = _peak_while_iterating(rsps, 40, same_second)
     assert (few_seen, many_seen) == (200, 4000)
     assert many / few < 1.5, (few, many)
+
+
+def test_plain_listings_are_conditional_too(rsps, client):
+    serve(rsps, "/issues", [(200, issues_page([issue_json(1)]), {"ETag": '"p"'}), (304, None, {})])
+    assert [i.id for i in client.iter_issues(status="open")] == [1]
+    [page] = client.issue_pages(status="open")
+    assert page.not_modified
+    assert rsps.calls[1].request.headers["If-None-Match"] == '"p"'
