@@ -48,7 +48,7 @@ ensure_venv() {
         "$(find_python)" -m venv "$VENV" || die "could not create a virtualenv (Debian: apt-get install python3-venv)"
     fi
     want="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
-    have="$(cat "$stamp" 2>/dev/null)"
+    have="$(cat "$stamp" 2>/dev/null || true)"
     # The stamp is "<hash>" after a dev install, "<hash> <extras>" after any other.
     if [ "$have" != "$want" ] && [ "$have" != "$want $extras" ]; then
         if [ "$extras" = dev ]; then
