@@ -113,29 +113,19 @@ class SeeClickFixTask(DjangoTask[Any, Any]):
     reject_on_worker_lost = True
 
     # Read on every use (not at import) so override_settings and per-deployment settings work.
+    # Read-only on purpose: options given to the task decorator (max_retries=3, time_limit=60)
+    # become class attributes of the task and take precedence.
     @property
-    def time_limit(self) -> int:
+    def time_limit(self) -> int:  # type: ignore[override]
         return int(app_settings.TASK_TIME_LIMIT)
 
-    @time_limit.setter
-    def time_limit(self, value: Any) -> None:
-        pass  # Celery's class binding tries to fill it from its own config; settings win.
-
     @property
-    def soft_time_limit(self) -> int:
+    def soft_time_limit(self) -> int:  # type: ignore[override]
         return int(app_settings.TASK_SOFT_TIME_LIMIT)
 
-    @soft_time_limit.setter
-    def soft_time_limit(self, value: Any) -> None:
-        pass
-
     @property
-    def max_retries(self) -> int:
+    def max_retries(self) -> int:  # type: ignore[override]
         return int(app_settings.TASK_MAX_RETRIES)
-
-    @max_retries.setter
-    def max_retries(self, value: Any) -> None:
-        pass
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:

@@ -290,3 +290,28 @@ def test_a_refused_issue_keeps_the_field_errors(account, fake_scf):
     action.refresh_from_db()
     assert action.result == {"errors": {"request_type_id": ["is invalid"]}}
     assert len(fake_scf.posts) == 1
+
+
+def test_reconciling_an_issue_matches_spot_time_and_description(account, fake_scf):
+    from datetime import UTC, datetime
+
+    action = actions.queue_issue(account, **issue_fields())
+    now = datetime.now(UTC)
+    fake_scf.add(1, now, created_at=now - timedelta(days=3), lat=41.30712, lng=-72.92501)  # old
+    fake_scf.add(2, now, created_at=now, lat=41.4, lng=-72.92501)  # elsewhere
+    fake_scf.add(3, now, created_at=now, lat=41.30712, lng=-72.1)  # elsewhere
+    fake_scf.add(4, now, created_at=now, lat=41.30712, lng=-72.92501, description="Other")
+    fake_scf.add(
+        5,
+        now,
+        created_at=now,
+        lat=41.307121,
+        lng=-72.925011,
+        description=issue_fields()["description"],
+    )
+    actions._claim(action.pk, "t", None)
+
+    result = actions.perform(action.pk, task_id="t")
+
+    assert result.result_scf_id == 5
+    assert fake_scf.posts == []

@@ -385,3 +385,37 @@ def test_revoke_tokens_revokes_both_tokens_and_hides_its_argument(published):
     finally:
         before_task_publish.disconnect(record)
     assert headers[0]["argsrepr"] == "('<sealed tokens>',)"
+
+
+@seeclickfix_task(name="tests.jobs.limited", max_retries=1, time_limit=60)
+def limited(self) -> None:
+    return None
+
+
+def test_decorator_options_take_precedence_over_settings():
+    assert (limited.max_retries, limited.time_limit) == (1, 60)
+    assert limited.soft_time_limit == 240  # from settings
+
+
+@seeclickfix_task(name="tests.jobs.account_name")
+def account_name(self, account_id: int) -> str | None:
+    return self.client_for_account(account_id).get_profile().name
+
+
+def test_a_host_task_can_act_as_an_account(account, fake_scf):
+    assert account_name.apply(args=[account.pk]).get() == "Jo Resident"
+    assert account_name.apply(args=[987654]).get() is None
+
+
+def test_refresh_expiring_tokens_stops_at_the_rate_limit_and_counts_failures(make_account):
+    now = timezone.now()
+    for n in range(3):
+        make_account(refresh_token=f"r{n}", expires_at=now + timedelta(seconds=10 + n))
+    answers = iter([TransientError("503"), RateLimited("budget", retry_after=5)])
+
+    def fake_get_access_token(account):
+        raise next(answers)
+
+    with mock.patch("django_seeclickfix.tokens.get_access_token", fake_get_access_token):
+        counts = tasks.refresh_expiring_tokens.apply().get()
+    assert counts == {"refreshed": 0, "reauth_required": 0, "failed": 1}
