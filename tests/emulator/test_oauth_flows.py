@@ -224,6 +224,19 @@ def test_codes_expire_after_ten_minutes(scf_emulator, http):
     assert response.json()["error"] == "invalid_grant"
 
 
+def test_the_token_endpoint_takes_json_too(scf_emulator, http):
+    code = scf_emulator.issue_code("resident")
+    body = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": CALLBACK,
+        "client_id": CODE_APP_ID,
+        "client_secret": CODE_APP_SECRET,
+        "code_verifier": None,
+    }
+    assert http.post(f"{scf_emulator.url}/oauth/token", json=body).status_code == 200
+
+
 def test_client_can_authenticate_with_basic(scf_emulator, http):
     code = scf_emulator.issue_code("resident")
     response = http.post(

@@ -79,7 +79,10 @@ class Request:
             if self.content_type == "application/json":
                 data = self.json()
                 self._form = (
-                    {k: v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
+                    {
+                        k: v if isinstance(v, str) else "" if v is None else json.dumps(v)
+                        for k, v in data.items()
+                    }
                     if isinstance(data, dict)
                     else {}
                 )
