@@ -11,6 +11,10 @@ from django_seeclickfix.client import RequestType
 from .spots import SPOTS
 
 
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
 class RequestIdField(forms.CharField):
     """A fresh idempotency key per form: submitting the same form twice posts once."""
 
@@ -18,7 +22,7 @@ class RequestIdField(forms.CharField):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_length=64, min_length=16, **kwargs)
-        self.initial = lambda: uuid.uuid4().hex  # type: ignore[assignment]
+        self.initial = new_request_id
 
 
 class CommentForm(forms.Form):

@@ -115,9 +115,10 @@ def issue_detail(request: HttpRequest, scf_id: int) -> HttpResponse:
         if not _usable(account):
             messages.error(request, _("Reconnect SeeClickFix to comment."))
         elif form.is_valid():
+            assert account is not None
             try:
                 queue_comment(
-                    account,  # type: ignore[arg-type]
+                    account,
                     issue.scf_id,
                     form.cleaned_data["comment"],
                     request_id=_request_id(request, form.cleaned_data["request_id"]),
@@ -168,7 +169,10 @@ def _request_type(request: HttpRequest, request_type_id: str) -> RequestType:
     def fetch() -> RequestType:
         return client_for_user(request.user).get_request_type(request_type_id)
 
-    return _cached(f"elmcity:request-type:{app_settings.ENVIRONMENT}:{request_type_id}", fetch)  # type: ignore[no-any-return]
+    found: RequestType = _cached(
+        f"elmcity:request-type:{app_settings.ENVIRONMENT}:{request_type_id}", fetch
+    )
+    return found
 
 
 def _cannot_report(request: HttpRequest, err: SeeClickFixError) -> HttpResponse:
@@ -221,7 +225,7 @@ def report_details(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             queue_issue(
-                request.user,  # type: ignore[arg-type]
+                request.user,
                 lat=spot.lat,
                 lng=spot.lng,
                 request_type_id=request_type.id if request_type.id is not None else type_id,
