@@ -128,7 +128,7 @@ def test_demo_script(demo: Demo, page: Any, steps: Callable[[str], Steps]) -> No
 
     with step("Ctrl-C stops every process"):
         demo.popen.send_signal(signal.SIGINT)
-        assert demo.popen.wait(30) == 130
+        assert demo.popen.wait(45) == 130
         assert "all stopped" in demo.output()
         deadline = time.monotonic() + 5
         while demo.group_alive() and time.monotonic() < deadline:
