@@ -9,6 +9,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+# Attributes that must not travel with a pickled error (Celery result backends, retries): the
+# response holds the request, and the request holds the Authorization header.
+_NOT_PICKLED = frozenset({"response"})
+
+
+def _rebuild(cls: type[SeeClickFixError], state: dict[str, Any]) -> SeeClickFixError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, state.get("message", ""))
+    error.__dict__.update(state)
+    return error
+
 
 class SeeClickFixError(Exception):
     """Root of everything this library raises about SeeClickFix."""
@@ -16,6 +27,12 @@ class SeeClickFixError(Exception):
     def __init__(self, message: str = "") -> None:
         super().__init__(message)
         self.message = message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The subclasses take keyword-only arguments, which Exception's default pickling cannot
+        # pass back; without this Celery would store them as a generic wrapper and lose the type.
+        state = {k: None if k in _NOT_PICKLED else v for k, v in self.__dict__.items()}
+        return (_rebuild, (type(self), state))
 
     def __str__(self) -> str:
         return self.message
@@ -137,6 +154,12 @@ class OAuthError(APIError):
         self.error = error
 
 
+class AccountUnavailable(ReauthRequired):
+    """The account cannot act on SeeClickFix now: never linked, disconnected, its site user is
+    deactivated, or it was linked against another SeeClickFix environment than the configured
+    one. Nothing was sent to SeeClickFix and the account's status was not changed."""
+
+
 class TokenDecryptionError(SeeClickFixError):
     """A stored token cannot be decrypted with any key in ``SEECLICKFIX["TOKEN_KEYS"]``.
 
@@ -148,6 +171,7 @@ class TokenDecryptionError(SeeClickFixError):
 __all__ = [
     "APIError",
     "AbuseBlocked",
+    "AccountUnavailable",
     "NotFound",
     "OAuthError",
     "PermissionDenied",

@@ -32,7 +32,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from .conf import app_settings
-from .exceptions import ReauthRequired, SeeClickFixError
+from .exceptions import AccountUnavailable, ReauthRequired, SeeClickFixError
 from .models import AccountStatus, SeeClickFixAccount
 from .signals import reauth_required, token_refreshed
 
@@ -57,12 +57,6 @@ STATE_FIELDS = (
     "status_changed_at",
     "environment",
 )
-
-
-class AccountUnavailable(ReauthRequired):
-    """The account cannot act on SeeClickFix now: never linked, disconnected, its site user is
-    deactivated, or it was linked against another SeeClickFix environment than the configured
-    one. Nothing was sent to SeeClickFix and the account's status was not changed."""
 
 
 def _now() -> datetime:

@@ -47,3 +47,47 @@ def test_validation_error_keeps_normalised_errors_and_rate_limit_clamps():
     assert err.errors == {"address": ["can't be blank"]}
     assert exc.RateLimited("slow down", retry_after=-3).retry_after == 0.0
     assert "retry_after=12.0" in repr(exc.RateLimited("slow down", retry_after=12))
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        exc.SeeClickFixError("plain"),
+        exc.APIError("Bad request", status=400, body={"message": "x"}),
+        exc.ValidationError("Invalid", errors={"address": ["can't be blank"]}, body={"a": 1}),
+        exc.OAuthError("refused", error="invalid_client", status=401),
+        exc.RateLimited("slow down", retry_after=12, status=429),
+        exc.AbuseBlocked("blocked", retry_after=600, status=403),
+        exc.TransientError("502 from SeeClickFix", status=502),
+        exc.ReauthRequired("reconnect"),
+        exc.AccountUnavailable("disconnected"),
+    ],
+)
+def test_errors_survive_pickling_with_type_and_attributes(error):
+    # Celery pickles exceptions into result backends and across retries.
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error)
+    assert str(copy) == str(error)
+    assert repr(copy) == repr(error)
+    assert vars(copy) == vars(error)
+
+
+def test_pickling_drops_the_response_and_its_authorization_header():
+    import pickle
+
+    import requests
+
+    request = requests.Request(
+        "GET",
+        "https://seeclickfix.com/api/v2/profile",
+        headers={"Authorization": "Bearer SENTINEL"},
+    ).prepare()
+    response = requests.Response()
+    response.request = request
+    response.status_code = 500
+    err = exc.APIError("Server error", status=500, response=response)
+    blob = pickle.dumps(err)
+    assert b"SENTINEL" not in blob
+    assert pickle.loads(blob).response is None
