@@ -186,3 +186,26 @@ def check_celery_eager(
             id=_id("W", 3),
         )
     ]
+
+
+@register()
+def check_site_url(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """E006: nothing to build the OAuth redirect URI from (no SITE_URL, no sites framework)."""
+    try:
+        site_url = app_settings.SITE_URL
+    except ImproperlyConfigured:
+        return []  # reported by E001
+    if site_url or "django.contrib.sites" in settings.INSTALLED_APPS:
+        return []
+    return [
+        Error(
+            'SEECLICKFIX["SITE_URL"] is not set and django.contrib.sites is not installed: the '
+            "OAuth redirect URI has nothing to be built from (it is never taken from the request's "
+            "Host header).",
+            hint='Set SEECLICKFIX["SITE_URL"] to the site\'s public root, e.g. '
+            "'https://civic.example.org'.",
+            id=_id("E", 6),
+        )
+    ]

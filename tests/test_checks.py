@@ -102,3 +102,13 @@ def test_w003_reads_the_celery_app_too():
         assert ids() == ["django_seeclickfix.W003"]
     finally:
         current_app.conf.task_always_eager = False
+
+
+@override_settings(INSTALLED_APPS=[a for a in base.INSTALLED_APPS if a != "django.contrib.sites"])
+def test_e006_no_site_url_and_no_sites_framework():
+    with override_settings(SEECLICKFIX={"TOKEN_KEYS": [KEY]}):
+        assert ids() == ["django_seeclickfix.E006"]
+    with override_settings(
+        SEECLICKFIX={"TOKEN_KEYS": [KEY], "SITE_URL": "https://civic.example.org"}
+    ):
+        assert ids() == []
