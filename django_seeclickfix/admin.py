@@ -13,7 +13,7 @@ from django.utils.translation import ngettext
 
 from .exceptions import ReauthRequired, SeeClickFixError
 from .linking import _task
-from .models import SeeClickFixAccount, SeeClickFixIssue
+from .models import SeeClickFixAccount, SeeClickFixAction, SeeClickFixIssue
 from .tokens import force_refresh, mark_reauth_required
 
 HIDDEN_FIELDS = ("access_token", "refresh_token")
@@ -21,8 +21,9 @@ HIDDEN_FIELDS = ("access_token", "refresh_token")
 if TYPE_CHECKING:
     AccountAdminBase = admin.ModelAdmin[SeeClickFixAccount]
     IssueAdminBase = admin.ModelAdmin[SeeClickFixIssue]
+    ActionAdminBase = admin.ModelAdmin[SeeClickFixAction]
 else:  # ModelAdmin is generic only in the type stubs
-    AccountAdminBase = IssueAdminBase = admin.ModelAdmin
+    AccountAdminBase = IssueAdminBase = ActionAdminBase = admin.ModelAdmin
 
 
 def _user_search_field() -> str:
@@ -154,3 +155,29 @@ class SeeClickFixIssueAdmin(IssueAdminBase):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # synced from SeeClickFix; edits would be overwritten
+
+
+@admin.register(SeeClickFixAction)
+class SeeClickFixActionAdmin(ActionAdminBase):
+    """Comments and issues posted as users: what was asked, what SeeClickFix answered."""
+
+    list_display = (
+        "request_id",
+        "kind",
+        "status",
+        "account",
+        "issue_scf_id",
+        "attempts",
+        "result_scf_id",
+        "created_at",
+    )
+    list_filter = ("status", "kind")
+    list_select_related = ("account",)
+    search_fields = ("=request_id", "=issue_scf_id", "=result_scf_id")
+    ordering = ("-created_at",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # queued by code (actions.queue_comment / queue_issue), with a request id
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the record is what makes retries post once; editing it would break that
