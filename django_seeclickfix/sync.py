@@ -137,10 +137,18 @@ def _issue_row(account: SeeClickFixAccount, issue: Issue, now: datetime) -> SeeC
 
 
 def upsert_issues(account: SeeClickFixAccount, issues: Iterable[Issue], now: datetime) -> int:
-    """Insert or update ``issues`` in one statement (per database batch); returns how many."""
-    rows: dict[int, SeeClickFixIssue] = {}
-    for issue in issues:
-        rows[issue.id] = _issue_row(account, issue, now)  # a repeated id: the last one wins
+    """Insert or update ``issues`` of ``account`` in one statement (per database batch)."""
+    return upsert_issue_rows(((account, issue) for issue in issues), now)
+
+
+def upsert_issue_rows(pairs: Iterable[tuple[SeeClickFixAccount, Issue]], now: datetime) -> int:
+    """Insert or update each issue under its account in one statement (per database batch);
+    returns how many. The one write path of issues: the per-user sync and the area feed
+    (``feed.py``, whose pages mix accounts) both come through here."""
+    rows: dict[tuple[str, int], SeeClickFixIssue] = {}
+    for account, issue in pairs:
+        # A repeated id: the last one wins.
+        rows[(account.environment, issue.id)] = _issue_row(account, issue, now)
     if not rows:
         return 0
     SeeClickFixIssue.objects.bulk_create(
@@ -378,10 +386,11 @@ def pass_batch_size() -> int | None:
     return max(1, int(per_pass * PASS_BUDGET_SHARE))
 
 
-def due_accounts(now: datetime) -> Any:
-    """Usable accounts of this environment not synced for ``SYNC_INTERVAL`` and not queued
-    (or queued longer than ``SYNC_QUEUE_TIMEOUT`` ago), least recently synced first."""
-    due_before = now - timedelta(seconds=app_settings.SYNC_INTERVAL)
+def due_accounts(now: datetime, interval: int | None = None) -> Any:
+    """Usable accounts of this environment not synced for ``interval`` seconds (default
+    ``SYNC_INTERVAL``) and not queued (or queued longer than ``SYNC_QUEUE_TIMEOUT`` ago), least
+    recently synced first."""
+    due_before = now - timedelta(seconds=interval or app_settings.SYNC_INTERVAL)
     stale_before = now - timedelta(seconds=app_settings.SYNC_QUEUE_TIMEOUT)
     return (
         SeeClickFixAccount.objects.usable()
@@ -392,7 +401,9 @@ def due_accounts(now: datetime) -> Any:
     )
 
 
-def claim_due_accounts(limit: int | None, *, now: datetime | None = None) -> list[int]:
+def claim_due_accounts(
+    limit: int | None, *, now: datetime | None = None, interval: int | None = None
+) -> list[int]:
     """Mark up to ``limit`` due accounts as queued and return their ids, oldest sync first.
 
     The mark is committed before anything is sent to the broker, so two passes never take the
@@ -400,7 +411,7 @@ def claim_due_accounts(limit: int | None, *, now: datetime | None = None) -> lis
     """
     now = now or timezone.now()
     with transaction.atomic():
-        query = due_accounts(now)
+        query = due_accounts(now, interval)
         if connection.features.has_select_for_update_skip_locked:
             query = query.select_for_update(skip_locked=True, of=("self",))
         ids_query = query.values_list("pk", flat=True)
@@ -443,5 +454,6 @@ __all__ = [
     "record_failure",
     "run_sync",
     "sync_account",
+    "upsert_issue_rows",
     "upsert_issues",
 ]
