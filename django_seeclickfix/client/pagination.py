@@ -101,15 +101,7 @@ def walk_pages(
         requested.add(number)
         fetched = fetch({**params, "page": number}, not (len(requested) > 1))
         if fetched.not_modified:
-            yield Page(
-                items=(),
-                number=number,
-                per_page=None,
-                total_pages=None,
-                total_entries=None,
-                has_next=False,
-                not_modified=True,
-            )
+            yield Page.unchanged(number)
             return
         raw_items = items_of(fetched.body, items_key, where)
         info = read_pagination(fetched.body)
@@ -165,15 +157,7 @@ def walk_updates(
         fetched = fetch(request, first)
         first = False
         if fetched.not_modified:
-            yield Page(
-                items=(),
-                number=number,
-                per_page=None,
-                total_pages=None,
-                total_entries=None,
-                has_next=False,
-                not_modified=True,
-            )
+            yield Page.unchanged(number)
             return
         raw_items = items_of(fetched.body, items_key, where)
         info = read_pagination(fetched.body)

@@ -299,6 +299,19 @@ class Page(Generic[T]):
     has_next: bool
     not_modified: bool = False
 
+    @classmethod
+    def unchanged(cls, number: int) -> Page[T]:
+        """The page a 304 answered: nothing changed since the stored ETag."""
+        return cls(
+            items=(),
+            number=number,
+            per_page=None,
+            total_pages=None,
+            total_entries=None,
+            has_next=False,
+            not_modified=True,
+        )
+
     @property
     def high_water(self) -> datetime | None:
         stamps = [
