@@ -161,6 +161,21 @@ def _service_account(name: str, value: Any) -> dict[str, Any] | None:
     return dict(value)
 
 
+AREA_KEYS = frozenset({"NAME", "PLACE_URL", "BBOX"})
+AREA_NAME_MAX_LENGTH = 100  # AreaFeed.name
+
+
+def _bbox_ok(bbox: Any) -> bool:
+    if (
+        not isinstance(bbox, list | tuple)
+        or len(bbox) != 4
+        or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in bbox)
+    ):
+        return False
+    min_lat, min_lng, max_lat, max_lng = bbox
+    return bool(-90 <= min_lat < max_lat <= 90 and -180 <= min_lng < max_lng <= 180)
+
+
 def _areas(name: str, value: Any) -> list[dict[str, Any]]:
     hint = (
         f"{_key(name)} must be a list of dicts, each with a unique NAME and either PLACE_URL "
@@ -170,17 +185,30 @@ def _areas(name: str, value: Any) -> list[dict[str, Any]]:
         raise ImproperlyConfigured(f"{hint}; got {value!r}.")
     areas: list[dict[str, Any]] = []
     for area in value:
-        if not isinstance(area, Mapping) or not isinstance(area.get("NAME"), str):
-            raise ImproperlyConfigured(f"{hint}; got {area!r}.")
+        area_name = area.get("NAME") if isinstance(area, Mapping) else None
+        if (
+            not isinstance(area, Mapping)
+            or not isinstance(area_name, str)
+            or not area_name.strip()
+            or len(area_name) > AREA_NAME_MAX_LENGTH
+        ):
+            raise ImproperlyConfigured(
+                f"{hint} (NAME: at most {AREA_NAME_MAX_LENGTH} characters); got {area!r}."
+            )
+        if set(area) - AREA_KEYS:
+            raise ImproperlyConfigured(
+                f"{hint}; area {area_name!r} has unknown keys {sorted(set(area) - AREA_KEYS)}."
+            )
         place, bbox = area.get("PLACE_URL"), area.get("BBOX")
         if bool(place) == (bbox is not None):
-            raise ImproperlyConfigured(f"{hint}; area {area['NAME']!r} needs exactly one of them.")
-        if bbox is not None and (
-            not isinstance(bbox, list | tuple)
-            or len(bbox) != 4
-            or not all(isinstance(x, int | float) for x in bbox)
-        ):
-            raise ImproperlyConfigured(f"{hint}; area {area['NAME']!r} has BBOX {bbox!r}.")
+            raise ImproperlyConfigured(f"{hint}; area {area_name!r} needs exactly one of them.")
+        if place is not None and (not isinstance(place, str) or not place.strip()):
+            raise ImproperlyConfigured(f"{hint}; area {area_name!r} has PLACE_URL {place!r}.")
+        if bbox is not None and not _bbox_ok(bbox):
+            raise ImproperlyConfigured(
+                f"{hint}, minimum before maximum, latitudes within ±90 and longitudes within "
+                f"±180; area {area_name!r} has BBOX {bbox!r}."
+            )
         areas.append(dict(area))
     names = [a["NAME"] for a in areas]
     if len(set(names)) != len(names):
@@ -295,7 +323,9 @@ SETTINGS: dict[str, Setting] = {
     "SYNC_INTERVAL_WITH_FEED": Setting(
         21600,
         _positive_int,
-        "Per-user sync interval for accounts the area feed already covers (AREAS set).",
+        "Seconds between per-user syncs of one account while the area feed covers it (AREAS "
+        "set and every area's feed completed a pass within SYNC_INTERVAL): the per-user sync "
+        "then only catches what the feed cannot see (private issues, issues outside the areas).",
     ),
     "SYNC_BATCH_SIZE": Setting(
         None,
@@ -326,7 +356,20 @@ SETTINGS: dict[str, Setting] = {
         [],
         _areas,
         "Areas for the change feed: [{'NAME': 'city', 'PLACE_URL': 'new-haven'}] or "
-        "[{'NAME': 'box', 'BBOX': [min_lat, min_lng, max_lat, max_lng]}].",
+        "[{'NAME': 'box', 'BBOX': [min_lat, min_lng, max_lat, max_lng]}]. Each has its own "
+        "cursor in the database (AreaFeed); changing an area's PLACE_URL or BBOX restarts it.",
+    ),
+    "FEED_INTERVAL": Setting(
+        300,
+        _positive_int,
+        "Seconds between sync_area_feed runs (the beat schedule helper uses it). Keep it "
+        "below SYNC_INTERVAL, or the feed never counts as covering the accounts.",
+    ),
+    "FEED_BACKFILL": Setting(
+        86400,
+        _positive_int,
+        "Seconds before its first pass from which a new area's feed starts reading changes "
+        "(older history comes from the per-user syncs). At least SYNC_INTERVAL.",
     ),
     "TASK_MAX_RETRIES": Setting(8, _positive_int, "Retries of a task before it gives up."),
     "TASK_RETRY_BACKOFF_MAX": Setting(

@@ -293,9 +293,60 @@ class SeeClickFixAction(models.Model):
         return self.status in self.FINAL
 
 
+class AreaFeed(models.Model):
+    """Where the area change feed (``feed.py``) stands in one area of ``SEECLICKFIX["AREAS"]``.
+
+    Owned by ``feed.py``: ``cursor`` moves only forward, in the transaction that commits a
+    page's issues, so a pass stopped anywhere resumes after the last committed page. Rows of
+    areas removed from the settings are left alone; deleting a row restarts its area.
+    """
+
+    environment = models.SlugField(_("environment"), max_length=40)
+    name = models.CharField(_("area"), max_length=100)
+    definition = models.CharField(
+        _("filters"),
+        max_length=255,
+        help_text=_("The area's filters when the cursor started; other filters restart it."),
+    )
+    cursor = models.DateTimeField(
+        _("cursor"),
+        help_text=_("Greatest SeeClickFix updated_at committed; the next pass reads from here."),
+    )
+    last_pass_at = models.DateTimeField(
+        _("last complete pass"),
+        null=True,
+        blank=True,
+        help_text=_("Start of the last pass that read the area's changes to the end."),
+    )
+    last_error = models.CharField(
+        _("last error"), max_length=MAX_ERROR_LENGTH, blank=True, default=""
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("SeeClickFix area feed")
+        verbose_name_plural = _("SeeClickFix area feeds")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["environment", "name"], name="seeclickfix_areafeed_unique_name"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.environment})"
+
+    def __repr__(self) -> str:
+        return (
+            f"<AreaFeed pk={self.pk} environment={self.environment!r} name={self.name!r} "
+            f"cursor={self.cursor!r}>"
+        )
+
+
 __all__ = [
     "TOKEN_FIELDS",
     "AccountStatus",
+    "AreaFeed",
     "ActionKind",
     "ActionStatus",
     "SeeClickFixAccount",
