@@ -346,9 +346,9 @@ class AreaFeed(models.Model):
 __all__ = [
     "TOKEN_FIELDS",
     "AccountStatus",
-    "AreaFeed",
     "ActionKind",
     "ActionStatus",
+    "AreaFeed",
     "SeeClickFixAccount",
     "SeeClickFixAction",
     "SeeClickFixIssue",
