@@ -13,8 +13,9 @@ or in the module that creates the Celery app, once Django is configured::
 Two entries: ``sync_all_accounts`` every ``SYNC_PASS_INTERVAL`` seconds (a pass sizes its batch
 to the budget until the next one, so keep the two equal), and ``refresh_expiring_tokens`` every
 ``TOKEN_REFRESH_MARGIN / 2`` seconds (so every token gets at least one chance inside its
-margin). Each message expires after one interval: a pass that waited that long in a backed-up
-queue would only repeat the next one.
+margin). With ``AREAS`` set, a third: ``sync_area_feed`` every ``FEED_INTERVAL`` seconds. Each
+message expires after one interval: a pass that waited that long in a backed-up queue would only
+repeat the next one.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .conf import SETTINGS
 
 SYNC_ALL = "django_seeclickfix.tasks.sync_all_accounts"
 REFRESH_TOKENS = "django_seeclickfix.tasks.refresh_expiring_tokens"
+SYNC_AREA_FEED = "django_seeclickfix.tasks.sync_area_feed"
 
 
 def _value(name: str, config: Mapping[str, Any] | None) -> Any:
@@ -51,7 +53,7 @@ def beat_schedule(
     """
     sync_every = float(_value("SYNC_PASS_INTERVAL", config))
     refresh_every = max(1.0, float(_value("TOKEN_REFRESH_MARGIN", config)) / 2)
-    return {
+    schedule = {
         f"{prefix}-sync-all-accounts": {
             "task": SYNC_ALL,
             "schedule": sync_every,
@@ -63,6 +65,14 @@ def beat_schedule(
             "options": {"expires": refresh_every},
         },
     }
+    if _value("AREAS", config):
+        feed_every = float(_value("FEED_INTERVAL", config))
+        schedule[f"{prefix}-sync-area-feed"] = {
+            "task": SYNC_AREA_FEED,
+            "schedule": feed_every,
+            "options": {"expires": feed_every},
+        }
+    return schedule
 
 
-__all__ = ["REFRESH_TOKENS", "SYNC_ALL", "beat_schedule"]
+__all__ = ["REFRESH_TOKENS", "SYNC_ALL", "SYNC_AREA_FEED", "beat_schedule"]

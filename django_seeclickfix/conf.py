@@ -163,6 +163,7 @@ def _service_account(name: str, value: Any) -> dict[str, Any] | None:
 
 AREA_KEYS = frozenset({"NAME", "PLACE_URL", "BBOX"})
 AREA_NAME_MAX_LENGTH = 100  # AreaFeed.name
+PLACE_URL_MAX_LENGTH = 200  # fits AreaFeed.definition
 
 
 def _bbox_ok(bbox: Any) -> bool:
@@ -202,7 +203,9 @@ def _areas(name: str, value: Any) -> list[dict[str, Any]]:
         place, bbox = area.get("PLACE_URL"), area.get("BBOX")
         if bool(place) == (bbox is not None):
             raise ImproperlyConfigured(f"{hint}; area {area_name!r} needs exactly one of them.")
-        if place is not None and (not isinstance(place, str) or not place.strip()):
+        if place is not None and (
+            not isinstance(place, str) or not place.strip() or len(place) > PLACE_URL_MAX_LENGTH
+        ):
             raise ImproperlyConfigured(f"{hint}; area {area_name!r} has PLACE_URL {place!r}.")
         if bbox is not None and not _bbox_ok(bbox):
             raise ImproperlyConfigured(

@@ -13,7 +13,7 @@ from typing import Any
 from celery import shared_task
 from django.utils import timezone
 
-from . import actions, sync
+from . import actions, feed, sync
 from .conf import app_settings
 from .exceptions import RateLimited, ReauthRequired, SeeClickFixError
 from .jobs import SeeClickFixTask, backoff_cap
@@ -55,8 +55,13 @@ def sync_account(self: SyncAccountTask, account_id: int) -> dict[str, Any]:
 @shared_task(bind=True, base=SeeClickFixTask, name="django_seeclickfix.tasks.sync_all_accounts")
 def sync_all_accounts(self: SeeClickFixTask) -> dict[str, Any]:
     """Queue ``sync_account`` for the accounts most in need of a sync, as many as the rate
-    budget serves until the next pass. Accounts already queued are not queued again."""
-    ids = sync.claim_due_accounts(sync.pass_batch_size())
+    budget serves until the next pass. Accounts already queued are not queued again.
+
+    While the area feed covers the accounts (``feed.coverage``), an account is due after
+    ``SYNC_INTERVAL_WITH_FEED`` instead of ``SYNC_INTERVAL``; the result then also says so
+    (``covered_by_feed``) and how many accounts that let wait (``deferred_by_feed``)."""
+    coverage = feed.coverage()
+    ids = sync.claim_due_accounts(sync.pass_batch_size(), interval=coverage.interval)
     sent = 0
     try:
         for account_id in ids:
@@ -67,7 +72,14 @@ def sync_all_accounts(self: SeeClickFixTask) -> dict[str, Any]:
         sync.clear_queued(ids[sent:])
         raise
     logger.info("sync_all_accounts queued %d account(s)", sent)
-    return {"queued": sent}
+    return {"queued": sent, **coverage.summary()}
+
+
+@shared_task(bind=True, base=SeeClickFixTask, name="django_seeclickfix.tasks.sync_area_feed")
+def sync_area_feed(self: SeeClickFixTask) -> dict[str, Any]:
+    """Read each area's changes (``SEECLICKFIX["AREAS"]``) since its cursor and store those of
+    linked users' issues (``feed.run_feed``; see ``docs/feed.md``). Returns per-area summaries."""
+    return feed.run_feed(owner=self.request.id)
 
 
 @shared_task(
@@ -178,4 +190,5 @@ __all__ = [
     "revoke_tokens",
     "sync_account",
     "sync_all_accounts",
+    "sync_area_feed",
 ]
