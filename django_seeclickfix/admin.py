@@ -13,7 +13,7 @@ from django.utils.translation import ngettext
 
 from .exceptions import ReauthRequired, SeeClickFixError
 from .linking import _task
-from .models import SeeClickFixAccount, SeeClickFixAction, SeeClickFixIssue
+from .models import AreaFeed, SeeClickFixAccount, SeeClickFixAction, SeeClickFixIssue
 from .tokens import force_refresh, mark_reauth_required
 
 HIDDEN_FIELDS = ("access_token", "refresh_token")
@@ -22,8 +22,9 @@ if TYPE_CHECKING:
     AccountAdminBase = admin.ModelAdmin[SeeClickFixAccount]
     IssueAdminBase = admin.ModelAdmin[SeeClickFixIssue]
     ActionAdminBase = admin.ModelAdmin[SeeClickFixAction]
+    AreaFeedAdminBase = admin.ModelAdmin[AreaFeed]
 else:  # ModelAdmin is generic only in the type stubs
-    AccountAdminBase = IssueAdminBase = ActionAdminBase = admin.ModelAdmin
+    AccountAdminBase = IssueAdminBase = ActionAdminBase = AreaFeedAdminBase = admin.ModelAdmin
 
 
 def _user_search_field() -> str:
@@ -181,3 +182,20 @@ class SeeClickFixActionAdmin(ActionAdminBase):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # the record is what makes retries post once; editing it would break that
+
+
+@admin.register(AreaFeed)
+class AreaFeedAdmin(AreaFeedAdminBase):
+    """Where the area change feed stands (``SEECLICKFIX["AREAS"]``). Read-only: the cursor moves
+    only with committed pages. Deleting a row restarts its area from ``FEED_BACKFILL``."""
+
+    list_display = ("name", "environment", "definition", "cursor", "last_pass_at", "last_error")
+    list_filter = ("environment",)
+    search_fields = ("name",)
+    ordering = ("environment", "name")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # made by the feed for each configured area
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a hand-moved cursor would skip changes or read them twice
