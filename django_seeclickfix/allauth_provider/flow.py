@@ -1,6 +1,6 @@
 """The OAuth dance around allauth's machinery: start, state checks, token exchange, completion.
 
-allauth keeps the state (in the session, single use, with the PKCE verifier) and runs the
+allauth keeps the state (in the session, single use, with the PKCE verifier sealed) and runs the
 login / signup / connect pipeline. This module adds what SeeClickFix needs on top:
 
 * the state is 256 random bits and carries a binding: environment, host, client id, flow,
@@ -42,7 +42,8 @@ from django.utils.translation import gettext_lazy as _
 
 from ..client import BearerAuth, OAuthClient, SeeClickFixClient, TokenResponse
 from ..conf import app_settings
-from ..exceptions import SeeClickFixError, TransientError
+from ..exceptions import SeeClickFixError, TokenDecryptionError, TransientError
+from ..fields import decrypt, encrypt
 from ..linking import (
     E_BY_EMAIL,
     E_ENVIRONMENT,
@@ -275,7 +276,9 @@ def start_authorization(
         safe_next(request, next_url, headless=headless),
         data,
         state_id=state_id,
-        pkce_code_verifier=verifier,
+        # Sealed: with cookie-based sessions the state travels to the browser, and the verifier
+        # must reach nobody but SeeClickFix's token endpoint.
+        pkce_code_verifier=str(encrypt(verifier)) if verifier else None,
         **{STATE_KEY: bound},
         **kwargs,
     )
@@ -384,11 +387,14 @@ def finish(
 def exchange_code(
     request: HttpRequest, provider: SeeClickFixProvider, state: dict[str, Any], code: str
 ) -> TokenResponse | HttpResponse:
+    sealed = state.get("pkce_code_verifier")
+    try:
+        verifier = decrypt(sealed, what="The PKCE verifier") if sealed else None
+    except TokenDecryptionError:
+        return fail(request, provider, E_STATE, state=state)
     try:
         return oauth_client(provider.app).exchange_code(
-            code,
-            state[STATE_KEY]["uri"],
-            code_verifier=state.get("pkce_code_verifier"),
+            code, state[STATE_KEY]["uri"], code_verifier=verifier
         )
     except TransientError as err:
         logger.info("SeeClickFix sign-in stopped: token endpoint unavailable (%s)", err.status)

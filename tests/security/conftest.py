@@ -1,0 +1,59 @@
+"""Fixtures of the security and reliability suite (see SECURITY.md for what each test proves).
+
+The OAuth helpers (``start``, ``callback``, ``mock_scf``…) are the linking tests' own, imported
+rather than copied, so both suites drive the flow the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from allauth.socialaccount.models import SocialAccount, SocialToken
+from django.core.cache import caches
+from django.test import override_settings
+
+from django_seeclickfix import linking
+from django_seeclickfix.models import SeeClickFixAccount
+from tests.linking.conftest import BASE_SETTINGS
+
+ROOT_EXCEPTIONS = "django_seeclickfix.exceptions.SeeClickFixError"
+
+
+@pytest.fixture(autouse=True)
+def _security_settings() -> Iterator[None]:
+    """A budget that never waits and the linking tests' keys and site URL."""
+    caches["default"].clear()
+    with override_settings(SEECLICKFIX=dict(BASE_SETTINGS)):
+        yield
+    caches["default"].clear()
+
+
+@pytest.fixture(autouse=True)
+def _no_revocation_pause(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(linking, "REVOCATION_RETRY_DELAYS", (0.0, 0.0))
+
+
+@pytest.fixture
+def ada(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_user("ada", email="ada@site.example", password="pw")
+
+
+@pytest.fixture
+def bob(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_user("bob", email="bob@site.example", password="pw")
+
+
+def links() -> int:
+    """Everything a link leaves behind: our accounts, allauth's social accounts and tokens."""
+    return (
+        SeeClickFixAccount.objects.count()
+        + SocialAccount.objects.count()
+        + SocialToken.objects.count()
+    )
+
+
+def assert_secure_headers(response: Any) -> None:
+    assert response["Referrer-Policy"] == "no-referrer", response
+    assert "no-store" in response["Cache-Control"], response
