@@ -15,6 +15,9 @@ from django.core.cache import caches
 from django.utils import timezone
 
 from django_seeclickfix.models import SeeClickFixAccount
+from tests.celery_app import app as celery_app
+
+assert celery_app.main == "scf_tests"  # tasks are sent through its memory:// broker
 
 # Inside New Haven's bounding box (place "new-haven"), and inside Hartford's.
 NEW_HAVEN = (41.30, -72.93)
