@@ -55,7 +55,7 @@ def number_or_none(value: Any) -> float | None:
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond any float
         return None
     return number if math.isfinite(number) else None
 
@@ -108,7 +108,10 @@ def timestamp(value: Any) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # year 9999 west of UTC, or year 1 east of it
+        return None
 
 
 def format_timestamp(value: datetime) -> str:
