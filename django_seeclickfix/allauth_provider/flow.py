@@ -41,6 +41,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 
 from ..client import BearerAuth, OAuthClient, SeeClickFixClient, TokenResponse
+from ..client.oauth import MAX_EXPIRES_IN
 from ..conf import app_settings
 from ..exceptions import SeeClickFixError, TokenDecryptionError, TransientError
 from ..fields import decrypt, encrypt
@@ -106,7 +107,6 @@ MESSAGES: dict[str, Any] = {
 }
 
 MAX_ID = 2**63  # SeeClickFix ids are stored in a BigIntegerField
-MAX_EXPIRES_IN = 10 * 365 * 86400
 
 SECURITY_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 

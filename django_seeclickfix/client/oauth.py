@@ -25,6 +25,9 @@ from .errors import server_message
 from .session import ApiSession, HttpResponse, redact
 
 TOKEN_FIELDS = ("access_token", "refresh_token")
+# Longer than any access token lifetime a server means (and far below where computing the expiry
+# date overflows): an answer beyond it is nonsense, not a token to store.
+MAX_EXPIRES_IN = 10 * 365 * 86400
 
 
 @dataclass(frozen=True, repr=False)
@@ -72,6 +75,13 @@ class TokenResponse:
                 status=200,
             )
         expires_in = parsing.integer(body.get("expires_in"))
+        if expires_in is not None and expires_in > MAX_EXPIRES_IN:
+            raise OAuthError(
+                f"SeeClickFix's token endpoint answered an expires_in of {expires_in} s, over "
+                f"{MAX_EXPIRES_IN} s (ten years).",
+                error="invalid_response",
+                status=200,
+            )
         return cls(
             access_token=access_token,
             token_type=parsing.text(body.get("token_type")) or "Bearer",

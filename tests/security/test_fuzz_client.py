@@ -124,6 +124,11 @@ def _clients(transport: ScriptedTransport, refreshing: bool) -> tuple[Any, Any]:
     script=[Answer(200, {}, b'{"id": 5, "lat": 1' + b"0" * 400 + b"}")],
     refreshing=False,
 )
+@example(
+    call="refresh",
+    script=[Answer(200, {}, b'{"access_token": "a", "expires_in": 10000000000000}')],
+    refreshing=False,
+)
 def test_client_answers_are_parsed_or_raise_the_error_tree(
     call: str, script: list[Answer], refreshing: bool
 ) -> None:
