@@ -11,7 +11,8 @@ Two walks:
   end of the list and every later issue shifts one place left, so page 2 would silently skip
   one. ``updated_at_after`` is inclusive, so the boundary issues come again; they are dropped.
   Only when a whole page shares the bound's second does the walk fall back to the next page
-  number under the same bound. No (bound, page) pair is requested twice.
+  number under the same bound. No (bound, page) pair is requested twice, and a page that repeats
+  the previous one (a server or proxy ignoring ``page``) stops the walk with ``TransientError``.
 
 Metadata decides whether there is more; one page at a time is held in memory.
 """
@@ -149,6 +150,9 @@ def walk_updates(
     # (id, updated_at) of the items at or after the bound's second on the page that moved the
     # bound: the next request (inclusive bound, page 1) brings them again.
     at_bound: set[tuple[Any, datetime]] = set()
+    # The ids of the previous page while paging on by number under one bound: a server that
+    # ignores ``page`` sends the same page again, and the walk must not page on forever.
+    previous_ids: frozenset[Any] | None = None
     while True:
         request = dict(params)
         request["page"] = number
@@ -162,6 +166,12 @@ def walk_updates(
         raw_items = items_of(fetched.body, items_key, where)
         info = read_pagination(fetched.body)
         parsed = _parse_all(raw_items, parse, where)
+        page_ids = frozenset(identity(item) for item in parsed)
+        if previous_ids is not None and page_ids and page_ids == previous_ids:
+            raise TransientError(
+                f"SeeClickFix's listing for {where} sent the same issues for page {number} as "
+                f"for page {number - 1}; stopped instead of paging on forever."
+            )
         fresh: list[T] = []
         for item in parsed:
             stamp = updated_at(item)
@@ -182,6 +192,7 @@ def walk_updates(
         if newest is not None and (bound is None or _second(newest) > _second(bound)):
             bound = newest
             number = 1
+            previous_ids = None
             floor = _second(bound)
             # The next request starts at this second again: remember who was already seen
             # there (at most one page of them).
@@ -194,6 +205,7 @@ def walk_updates(
             # A whole page within one second: page on by number under the same bound. Those
             # pages do not overlap, so the set stays as it was (memory stays one page).
             number += 1
+            previous_ids = page_ids
         del fetched, raw_items, parsed, fresh, stamps  # hold one page, nothing more
         yield page
         del page

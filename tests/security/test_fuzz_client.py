@@ -129,6 +129,18 @@ def _clients(transport: ScriptedTransport, refreshing: bool) -> tuple[Any, Any]:
     script=[Answer(200, {}, b'{"access_token": "a", "expires_in": 10000000000000}')],
     refreshing=False,
 )
+@example(
+    call="my_issues",
+    script=[
+        Answer(
+            200,
+            {},
+            b'{"metadata": {"pagination": {"page": 1, "pages": 3, "next_page": 2}}, '
+            b'"issues": [{"id": 1, "updated_at": "2024-01-01T00:00:00Z"}]}',
+        )
+    ],
+    refreshing=False,
+)
 def test_client_answers_are_parsed_or_raise_the_error_tree(
     call: str, script: list[Answer], refreshing: bool
 ) -> None:
