@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3.exceptions
 from requests.structures import CaseInsensitiveDict
 
 from ..exceptions import AbuseBlocked, APIError, RateLimited, TransientError
@@ -298,7 +299,9 @@ class ApiSession:
                 raise TransientError(
                     f"{method} {path}: SeeClickFix did not answer in time ({type(err).__name__})."
                 ) from err
-            except requests.RequestException as err:
+            except (requests.RequestException, urllib3.exceptions.HTTPError) as err:
+                # urllib3's own errors too: requests lets them through when it drains the body
+                # of a redirect it was told not to follow, and that body is cut off.
                 raise TransientError(
                     f"{method} {path}: could not reach SeeClickFix ({type(err).__name__}: "
                     f"{redact(str(err), secrets)})."

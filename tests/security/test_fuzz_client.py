@@ -141,6 +141,7 @@ def _clients(transport: ScriptedTransport, refreshing: bool) -> tuple[Any, Any]:
     ],
     refreshing=False,
 )
+@example(call="close", script=[Answer(301, {"Location": "0"}, b"", "truncated")], refreshing=False)
 def test_client_answers_are_parsed_or_raise_the_error_tree(
     call: str, script: list[Answer], refreshing: bool
 ) -> None:
