@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 from django.core.cache import caches
+from django.db.models import Count
 from django.utils import timezone
 
-from django_seeclickfix.models import SeeClickFixAccount
+from django_seeclickfix.models import SeeClickFixAccount, SeeClickFixIssue
 from tests.celery_app import app as celery_app
 
 assert celery_app.main == "scf_tests"  # tasks are sent through its memory:// broker
@@ -24,6 +25,15 @@ NEW_HAVEN = (41.30, -72.93)
 HARTFORD = (41.76, -72.68)
 LISTING = "/api/v2/issues"
 NEW_HAVEN_AREA = {"NAME": "new-haven", "PLACE_URL": "new-haven"}
+
+
+def assert_no_duplicates() -> None:
+    """No SeeClickFix issue has two rows."""
+    assert not (
+        SeeClickFixIssue.objects.values("environment", "scf_id")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+    )
 
 
 @dataclass
@@ -73,6 +83,15 @@ class FeedWorld:
         fields.setdefault("created_at", timezone.now() - timedelta(days=90))
         when = (updated_at or timezone.now() - timedelta(minutes=1)).replace(microsecond=0)
         return self.emulator.add_issue(scf_user, lat=lat, lng=lng, updated_at=when, **fields)
+
+    def many_changes(self, reporters: list[Any], count: int) -> list[Any]:
+        """``count`` changes in New Haven, one a second two hours ago, by turns of
+        ``reporters``."""
+        base = timezone.now() - timedelta(hours=2)
+        return [
+            self.report(reporters[n % len(reporters)], updated_at=base + timedelta(seconds=n))
+            for n in range(count)
+        ]
 
     def listing_requests(self, since: int = 0) -> list[Any]:
         return [r for r in self.emulator.requests(LISTING) if r.seq > since and r.path == LISTING]

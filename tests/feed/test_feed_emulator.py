@@ -9,7 +9,6 @@ from unittest import mock
 
 import pytest
 from django.core.cache import caches
-from django.db.models import Count
 from django.utils import timezone
 
 from django_seeclickfix import feed, sync, tasks
@@ -17,21 +16,13 @@ from django_seeclickfix.client.parsing import format_timestamp
 from django_seeclickfix.exceptions import RateLimited, TransientError
 from django_seeclickfix.models import AccountStatus, AreaFeed, SeeClickFixIssue
 
-from .conftest import HARTFORD, LISTING, NEW_HAVEN_AREA
+from .conftest import HARTFORD, LISTING, NEW_HAVEN_AREA, assert_no_duplicates
 
 pytestmark = pytest.mark.django_db
 
 
 def stored_ids() -> set[int]:
     return set(SeeClickFixIssue.objects.values_list("scf_id", flat=True))
-
-
-def assert_no_duplicates() -> None:
-    assert not (
-        SeeClickFixIssue.objects.values("environment", "scf_id")
-        .annotate(n=Count("id"))
-        .filter(n__gt=1)
-    )
 
 
 def test_changes_by_linked_users_arrive_through_the_feed(world):
@@ -156,20 +147,10 @@ def test_an_issue_outside_the_area_arrives_through_the_per_user_sync(world):
     assert_no_duplicates()
 
 
-def _many_changes(world, linked_users, strangers, count):
-    """``count`` changes, one per second, the linked users' among strangers'."""
-    base = timezone.now() - timedelta(hours=2)
-    reporters = [*linked_users, *strangers]
-    return [
-        world.report(reporters[n % len(reporters)], updated_at=base + timedelta(seconds=n))
-        for n in range(count)
-    ]
-
-
 def test_a_crash_mid_page_then_a_rerun_leaves_no_duplicate_and_no_gap(world):
     linked = [world.linked_resident(f"linked{n}")[0] for n in range(2)]
     strangers = [world.resident(f"stranger{n}") for n in range(3)]
-    issues = _many_changes(world, linked, strangers, 250)
+    issues = world.many_changes([*linked, *strangers], 250)
     expected = {i.id for i in issues if i.reporter_id in {u.id for u in linked}}
     real_upsert = feed.upsert_issue_rows
     calls = []
@@ -202,7 +183,7 @@ def test_a_crash_mid_page_then_a_rerun_leaves_no_duplicate_and_no_gap(world):
 
 def test_a_server_error_mid_walk_keeps_committed_pages_and_the_task_retries(world):
     linked = [world.linked_resident("linked")[0]]
-    issues = _many_changes(world, linked, [world.resident("stranger")], 250)
+    issues = world.many_changes([*linked, world.resident("stranger")], 250)
     real_store = feed._store_page
 
     def store_then_fail_the_next_request(state, page, now):

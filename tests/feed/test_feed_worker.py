@@ -3,10 +3,7 @@ killed mid-pass, and a worker restarted between passes."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
-from django.db.models import Count
 from django.utils import timezone
 
 from django_seeclickfix import tasks
@@ -14,27 +11,16 @@ from django_seeclickfix.client.parsing import format_timestamp
 from django_seeclickfix.models import AreaFeed, SeeClickFixIssue
 from tests.workers import wait_for
 
-from .conftest import LISTING
+from .conftest import LISTING, assert_no_duplicates
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-def assert_no_duplicates() -> None:
-    assert not (
-        SeeClickFixIssue.objects.values("environment", "scf_id")
-        .annotate(n=Count("id"))
-        .filter(n__gt=1)
-    )
 
 
 def test_a_pool_process_killed_mid_pass_resumes_without_duplicate_or_gap(world, scf_worker_factory):
     linked = [world.linked_resident(f"linked{n}")[0] for n in range(2)]
     strangers = [world.resident(f"stranger{n}") for n in range(2)]
-    reporters = [*linked, *strangers]
-    base = timezone.now() - timedelta(hours=2)
-    issues = [
-        world.report(reporters[n % 4], updated_at=base + timedelta(seconds=n)) for n in range(250)
-    ]
+    issues = world.many_changes([*linked, *strangers], 250)
+    base = issues[0].updated_at
     expected = {i.id for i in issues if i.reporter_id in {u.id for u in linked}}
     world.emulator.faults.add(rf"^{LISTING}$", "latency", delay=1.5)
     worker = scf_worker_factory(concurrency=1)
