@@ -41,6 +41,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 
 from ..client import BearerAuth, OAuthClient, SeeClickFixClient, TokenResponse
+from ..client.auth import sendable_token
 from ..client.oauth import MAX_EXPIRES_IN
 from ..conf import app_settings
 from ..exceptions import SeeClickFixError, TokenDecryptionError, TransientError
@@ -407,7 +408,7 @@ def exchange_code(
 def token_from_fragment(fields: Mapping[str, str]) -> TokenResponse | None:
     """The implicit flow's fragment as a TokenResponse, or None if it holds no usable token."""
     access = (fields.get("access_token") or "").strip()
-    if not access or len(access) > 4096 or any(ord(ch) < 0x21 for ch in access):
+    if len(access) > 4096 or not sendable_token(access):
         return None
     expires_in: int | None = None
     raw_expires = (fields.get("expires_in") or "").strip()

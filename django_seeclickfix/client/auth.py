@@ -18,6 +18,16 @@ from typing import Protocol, runtime_checkable
 from ..exceptions import ReauthRequired
 
 
+def sendable_token(token: str) -> bool:
+    """Whether ``token`` can travel in an ``Authorization`` header: visible ASCII only.
+
+    Real tokens are base64url, hex or CivicPlus' ``cp-…/…-x``; anything else (a space, a
+    control character, a non-ASCII letter) is a broken answer, and ``http.client`` would raise
+    ``UnicodeEncodeError`` on the way out instead of sending it.
+    """
+    return bool(token) and all(0x21 <= ord(ch) <= 0x7E for ch in token)
+
+
 def identity_of(*parts: str) -> str:
     """A short, stable, one-way name for a credential (never the credential itself)."""
     digest = hashlib.sha256("\x1f".join(parts).encode())
@@ -75,6 +85,8 @@ class BearerAuth(ClientAuth):
     def __init__(self, token: str) -> None:
         if not isinstance(token, str) or not token.strip():
             raise ValueError("BearerAuth needs a non-empty token.")
+        if not sendable_token(token.strip()):
+            raise ValueError("BearerAuth needs a token of visible ASCII characters.")
         self._token = token.strip()
         self._credential = _bearer(self._token)
 
@@ -137,14 +149,14 @@ class TokenSourceAuth(ClientAuth):
 
     def credential(self) -> Credential:
         token = self.source.get_token()
-        if not isinstance(token, str) or not token.strip():
+        if not isinstance(token, str) or not sendable_token(token.strip()):
             raise ReauthRequired("The linked account has no usable SeeClickFix token.")
         return _bearer(token.strip())
 
     def rejected(self, credential: Credential) -> Credential | None:
         assert credential.token is not None
         replacement = self.source.token_rejected(credential.token, final=False)
-        if not replacement:
+        if not replacement or not sendable_token(replacement.strip()):
             return None
         return _bearer(replacement.strip())
 
@@ -181,4 +193,5 @@ __all__ = [
     "TokenSource",
     "TokenSourceAuth",
     "identity_of",
+    "sendable_token",
 ]

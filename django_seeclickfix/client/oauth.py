@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 from ..exceptions import OAuthError, ReauthRequired, TransientError
 from . import parsing
-from .auth import BearerAuth
+from .auth import BearerAuth, sendable_token
 from .errors import server_message
 from .session import ApiSession, HttpResponse, redact
 
@@ -71,6 +71,13 @@ class TokenResponse:
         if not access_token:
             raise OAuthError(
                 "SeeClickFix's token endpoint answered 200 without an access_token.",
+                error="invalid_response",
+                status=200,
+            )
+        if not sendable_token(access_token):
+            raise OAuthError(
+                "SeeClickFix's token endpoint answered an access_token that cannot be sent in "
+                "a header (characters outside visible ASCII).",
                 error="invalid_response",
                 status=200,
             )

@@ -259,6 +259,12 @@ class ScriptedTransport(BaseAdapter):  # type: ignore[misc]
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         self.sent.append(request)
+        for name, value in request.headers.items():
+            # What http.client does before anything is sent: header values must be latin-1
+            # (UnicodeEncodeError otherwise) and free of bare line breaks.
+            raw = value.encode("latin-1") if isinstance(value, str) else value
+            if http.client._is_illegal_header_value(raw):  # type: ignore[attr-defined]
+                raise ValueError(f"Invalid header value for {name}")
         if len(self.sent) > MAX_REQUESTS_PER_CALL:
             raise BusyLoop(f"{len(self.sent)} requests for one call: {request.url}")
         answer = self.script[min(len(self.sent), len(self.script)) - 1]

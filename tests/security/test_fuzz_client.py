@@ -87,6 +87,14 @@ CALLS: dict[str, Callable[[SeeClickFixClient, OAuthClient], Any]] = {
     "user": lambda c, o: _use(c.get_user(5)),
     "exchange_code": lambda c, o: _use(o.exchange_code("code", "https://site/cb", "v" * 43)),
     "refresh": lambda c, o: _use(o.refresh("refresh-token")),
+    # A token SeeClickFix hands out is then sent back in a header: it must be sendable.
+    "exchange_then_use": lambda c, o: _use(
+        SeeClickFixClient(
+            BASE,
+            BearerAuth(o.exchange_code("code", "https://site/cb").access_token),
+            session=c.session,
+        ).get_profile()
+    ),
     "token_info": lambda c, o: o.token_info("access-token"),
     "revoke": lambda c, o: o.revoke("access-token", token_type_hint="access_token"),
 }
@@ -113,7 +121,8 @@ def _clients(transport: ScriptedTransport, refreshing: bool) -> tuple[Any, Any]:
 )
 # Found by this test, fixed since: parsing.timestamp and number_or_none overflowed; an absurd
 # expires_in overflowed TokenResponse.expires_at; a page walk followed a server that ignored
-# the page parameter forever; a cut-off redirect body raised urllib3's ProtocolError.
+# the page parameter forever; a cut-off redirect body raised urllib3's ProtocolError; a
+# non-ASCII access token was accepted, then raised UnicodeEncodeError when sent.
 @example(
     call="profile",
     script=[Answer(200, {}, b'{"id": 5, "created_at": "9999-12-31T23:59:59-05:00"}')],
@@ -142,6 +151,11 @@ def _clients(transport: ScriptedTransport, refreshing: bool) -> tuple[Any, Any]:
     refreshing=False,
 )
 @example(call="close", script=[Answer(301, {"Location": "0"}, b"", "truncated")], refreshing=False)
+@example(
+    call="exchange_then_use",
+    script=[Answer(200, {}, '{"access_token": "t\u00f8ken\u2603", "id": 5}'.encode())],
+    refreshing=False,
+)
 def test_client_answers_are_parsed_or_raise_the_error_tree(
     call: str, script: list[Answer], refreshing: bool
 ) -> None:
@@ -178,6 +192,7 @@ def test_the_fuzz_harness_reaches_a_success_for_each_call(call: str) -> None:
         "user": {"id": 5},
         "exchange_code": {"access_token": "a", "expires_in": 60},
         "refresh": {"access_token": "a", "expires_in": 60},
+        "exchange_then_use": {"access_token": "a", "id": 5},
         "token_info": {"application": {"uid": "client-id"}},
         "revoke": {},
     }[call]

@@ -516,3 +516,23 @@ def test_token_endpoint_failures_link_nothing_and_show_a_generic_error(
     assert_secure_headers(done)
     assert not scf_emulator.requests("/api/v2/profile")
     assert links() == 0
+
+
+@pytest.mark.parametrize("token", ["t\u00f8ken\u2603", "tok en", "tok\x7fen"])
+def test_relay_token_that_cannot_be_sent_links_nothing_and_never_500(
+    client, ada, scf_emulator, token
+):
+    """Over real sockets: a fragment token outside visible ASCII would raise
+    UnicodeEncodeError in http.client when checked at SeeClickFix; it is refused first."""
+    from django_seeclickfix.testing.configure import emulator_settings
+
+    scf_emulator.register_app("scf-emulator-implicit", None, [RELAY_URI])
+    settings = emulator_settings(scf_emulator, client_id="scf-emulator-implicit", secret=None)
+    with override_settings(**settings):
+        client.force_login(ada)
+        _, params = start(client)
+        response = finish_at(client, "relay", params["state"], access_token=token)
+    assert response.status_code == 400
+    assert_secure_headers(response)
+    assert not scf_emulator.requests()
+    assert links() == 0
