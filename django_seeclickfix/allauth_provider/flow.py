@@ -427,7 +427,10 @@ def token_from_fragment(fields: Mapping[str, str]) -> TokenResponse | None:
         token_type="Bearer",  # noqa: S106
         expires_in=expires_in,
         refresh_token=None,  # the implicit flow never issues one (RFC 6749 4.2.2)
-        scope=(fields.get("scope") or "").strip()[:255] or None,
+        # Scope tokens are printable ASCII (RFC 6749 3.3); anything else (a NUL, which
+        # PostgreSQL refuses in text) is dropped rather than stored.
+        scope="".join(ch for ch in fields.get("scope") or "" if " " <= ch <= "~").strip()[:255]
+        or None,
         created_at=timezone.now(),
         raw={},
     )

@@ -536,3 +536,14 @@ def test_relay_token_that_cannot_be_sent_links_nothing_and_never_500(
     assert_secure_headers(response)
     assert not scf_emulator.requests()
     assert links() == 0
+
+
+def test_relay_scope_is_stored_as_printable_ascii(client, ada, mocked):
+    """A NUL in the fragment's scope made PostgreSQL refuse the row (a 500 on the relay)."""
+    client.force_login(ada)
+    implicit_scf(mocked)
+    with apps(secret=""):
+        _, params = start(client)
+        response = finish_at(client, "relay", params["state"], scope="read\x00 write\u2603")
+    assert response.status_code == 302
+    assert SeeClickFixAccount.objects.get().scope == "read write"
