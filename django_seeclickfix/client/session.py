@@ -104,20 +104,51 @@ class HttpResponse:
         if not self.content.strip():
             return None
         try:
-            return json.loads(self.content)
-        except (ValueError, UnicodeDecodeError):
+            return loads(self.content)
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return None
 
     def json(self) -> Any:
         """The parsed body; a non-JSON or truncated body is a ``TransientError``."""
         try:
-            return json.loads(self.content)
-        except (ValueError, UnicodeDecodeError) as err:
+            return loads(self.content)
+        except (ValueError, UnicodeDecodeError, RecursionError) as err:
             raise TransientError(
                 f"SeeClickFix sent a body that is not JSON for {self.method} {self.path} "
                 f"(status {self.status}, {len(self.content)} bytes).",
                 status=self.status,
             ) from err
+
+
+def loads(content: bytes | str) -> Any:
+    """JSON as a database can store it.
+
+    ``NaN`` and ``Infinity`` (Python's parser accepts them, JSON has none) read as ``null``.
+    In strings and keys, NUL characters are dropped (PostgreSQL refuses them in text and
+    ``jsonb``) and unpaired surrogates from ``\\udXXX`` escapes become U+FFFD (no database
+    encodes them). Nesting too deep raises ``RecursionError``.
+    """
+    value = json.loads(content, parse_constant=_no_constant)
+    raw = content if isinstance(content, bytes) else content.encode("utf-8", "surrogatepass")
+    lowered = raw.lower()
+    return _storable(value) if b"\\u0000" in lowered or b"\\ud" in lowered else value
+
+
+def _no_constant(name: str) -> None:
+    return None
+
+
+def _storable(value: Any) -> Any:
+    if isinstance(value, str):
+        value = value.replace("\x00", "")
+        if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+            value = "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in value)
+        return value
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    if isinstance(value, dict):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    return value
 
 
 class _NoNetrc(requests.auth.AuthBase):

@@ -46,7 +46,9 @@ EDGE_TIMESTAMPS = [
 
 odd_text = st.one_of(
     st.text(max_size=40),
-    st.sampled_from(["", " ", "null", "None", "nil", "undefined", "\x00", "a\x00b", "\ud7ff"]),
+    st.sampled_from(
+        ["", " ", "null", "None", "nil", "undefined", "\x00", "a\x00b", "\ud800", "a\udfffb"]
+    ),
     st.sampled_from(EDGE_TIMESTAMPS),
     st.from_regex(r"\A-?\d{1,25}(\.\d{0,5})?\Z"),
 )
@@ -181,7 +183,9 @@ bodies = st.one_of(
     json_body.map(encode),
     st.binary(max_size=64),
     json_body.map(encode).map(lambda raw: raw[: len(raw) // 2]),  # cut in the middle
-    st.sampled_from([b"", b"null", b"NaN", b"[]", b"{}", b'"x"', b"1" * 5000, b"\xff\xfe{}"]),
+    st.sampled_from(
+        [b"", b"null", b"NaN", b"[]", b"{}", b'"x"', b"1" * 5000, b"\xff\xfe{}", b"[" * 50000]
+    ),
 )
 statuses = st.one_of(
     st.sampled_from(

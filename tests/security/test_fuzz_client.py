@@ -151,6 +151,7 @@ def _clients(transport: ScriptedTransport, refreshing: bool) -> tuple[Any, Any]:
     refreshing=False,
 )
 @example(call="close", script=[Answer(301, {"Location": "0"}, b"", "truncated")], refreshing=False)
+@example(call="profile", script=[Answer(200, {}, b"[" * 50000)], refreshing=False)
 @example(
     call="exchange_then_use",
     script=[Answer(200, {}, '{"access_token": "t\u00f8ken\u2603", "id": 5}'.encode())],
