@@ -29,6 +29,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from .client import parsing
 from .conf import app_settings
 from .exceptions import ReauthRequired, SeeClickFixError, TransientError
 from .models import MAX_ERROR_LENGTH, SeeClickFixAccount, SeeClickFixIssue
@@ -114,7 +115,7 @@ def _clip(value: str | None, length: int) -> str:
 
 
 def _issue_row(account: SeeClickFixAccount, issue: Issue, now: datetime) -> SeeClickFixIssue:
-    reporter = issue.reporter.id if issue.reporter is not None else None
+    reporter = parsing.bigint(issue.reporter.id) if issue.reporter is not None else None
     return SeeClickFixIssue(
         environment=account.environment,
         scf_id=issue.id,
@@ -127,7 +128,7 @@ def _issue_row(account: SeeClickFixAccount, issue: Issue, now: datetime) -> SeeC
         lat=issue.lat,
         lng=issue.lng,
         html_url=_clip(issue.html_url, 500),
-        rating=issue.rating,
+        rating=issue.rating if issue.rating is None or abs(issue.rating) < 2**31 else None,
         scf_created_at=issue.created_at,
         scf_updated_at=issue.updated_at,
         raw=dict(issue.raw),

@@ -44,7 +44,7 @@ T = TypeVar("T")
 def _issue_or_none(data: Any) -> Issue | None:
     if not isinstance(data, Mapping):
         return None
-    issue_id = parsing.integer(data.get("id"))
+    issue_id = parsing.bigint(data.get("id"))
     return Issue.from_json(data, issue_id) if issue_id is not None else None
 
 

@@ -49,6 +49,13 @@ def integer(value: Any) -> int | None:
     return None
 
 
+def bigint(value: Any) -> int | None:
+    """An integer that fits a 64-bit signed column (ids are stored in ``BigIntegerField``),
+    else ``None``: one beyond it could never be stored."""
+    number = integer(value)
+    return number if number is not None and -(2**63) <= number < 2**63 else None
+
+
 def number_or_none(value: Any) -> float | None:
     """A finite float from a number or a numeric string; else ``None``."""
     if isinstance(value, bool) or is_nullish(value):
