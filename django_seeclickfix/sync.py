@@ -218,9 +218,9 @@ def sync_account(
         now = timezone.now()
         with transaction.atomic():
             issues += upsert_issues(account, page.items, now)
-            high_water = page.high_water
-            if high_water is not None:
-                _advance_cursor(account, high_water)
+            cursor = page.cursor  # past the last second when the walk is complete
+            if cursor is not None:
+                _advance_cursor(account, cursor)
         if unchanged and any(
             item.updated_at is None or previous_cursor is None or item.updated_at > previous_cursor
             for item in page.items

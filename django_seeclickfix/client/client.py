@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from ..exceptions import ReauthRequired, TransientError
@@ -54,6 +54,17 @@ def _issue_updated_at(issue: Issue) -> datetime | None:
 
 def _issue_id(issue: Issue) -> int:
     return issue.id
+
+
+def _server_time(response: HttpResponse) -> datetime | None:
+    """A time SeeClickFix's clock had certainly passed when it handled ``response``'s request:
+    its ``Date`` header (written while answering, whole seconds) minus the round trip."""
+    date = parsing.http_date(response.headers.get("Date"))
+    if date is None:
+        return None
+    raw = response.response
+    round_trip = raw.elapsed if raw is not None else timedelta(seconds=response.elapsed)
+    return date - round_trip
 
 
 def _filter_value(value: Any) -> Any:
@@ -249,7 +260,9 @@ class SeeClickFixClient:
             etag = response.headers.get("ETag")
             if key is not None and etag:
                 remember.append((key, etag))
-            return Fetched(not_modified=False, body=response.json())
+            return Fetched(
+                not_modified=False, body=response.json(), server_time=_server_time(response)
+            )
 
         return fetch
 

@@ -5,14 +5,29 @@ Two walks:
 - **By page number** (plain listings): follow ``next_page`` numbers (never ``next_page_url``,
   which the docs show with a doubled ``/api/api/v2``), stop when it is ``null``, ``"null"`` or
   missing, and refuse to request a page twice.
-- **By update time** (incremental sync: ``sort=updated_at&sort_direction=ASC``): after each page
-  the next request moves ``updated_at_after`` up to the greatest ``updated_at`` seen and starts
-  again at page 1. Offsets are unsafe here: an issue that changes during the walk jumps to the
-  end of the list and every later issue shifts one place left, so page 2 would silently skip
-  one. ``updated_at_after`` is inclusive, so the boundary issues come again; they are dropped.
-  Only when a whole page shares the bound's second does the walk fall back to the next page
-  number under the same bound. No (bound, page) pair is requested twice, and a page that repeats
-  the previous one (a server or proxy ignoring ``page``) stops the walk with ``TransientError``.
+- **By update time** (incremental sync: ``sort=updated_at&sort_direction=ASC``). Plain
+  offsets are unsafe here: an issue that changes during the walk jumps to the end of the list
+  and every later issue shifts one place left, so page 2 would silently skip one. Two ways
+  around it:
+
+  - *Offsets under a fixed upper bound* (when SeeClickFix sends a ``Date``): after a full page
+    1, pages 2, 3… carry ``updated_at_before`` = a time the server's clock had passed when it
+    read page 1. No issue can enter that range during the walk (a change moves an issue to
+    now, past the bound), so an unchanged ``entries`` count proves the offsets did not move,
+    and page n+1 starts right after page n: n issues cost ceil(n / per_page) requests. The
+    last page goes without the upper bound; its issues below the bound check the count once
+    more, and what changed since page 1 follows them. A page on which the count or the page
+    size changed, or an issue of the previous page reappears, is dropped, and the walk goes
+    on by update time from the last page handed out.
+  - *By update time*: the next request moves ``updated_at_after`` up to the greatest
+    ``updated_at`` seen and starts again at page 1. The bound is inclusive, so the boundary
+    issues come again; they are dropped. Only when a whole page shares the bound's second does
+    the walk go on to the next page number under the same bound. No (bound, page) pair is
+    requested twice, and a page that repeats the previous one (a server or proxy ignoring
+    ``page``) stops the walk with ``TransientError``.
+
+  The last page of a walk that reached the end carries ``complete_before`` (see
+  ``Page.cursor``: the next walk need not read the last second again once it is over).
 
 Metadata decides whether there is more; one page at a time is held in memory.
 """
@@ -21,7 +36,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -40,6 +55,9 @@ class Fetched:
 
     not_modified: bool
     body: Any = None
+    # A time the server's clock had certainly passed when it read the listing (its ``Date``
+    # header minus the round trip), when known: the update-time walk then reads by offset.
+    server_time: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +149,80 @@ def walk_pages(
         on_complete()
 
 
+@dataclass(frozen=True)
+class _Position:
+    """Where the update-time walk reads next: page ``number`` under the lower ``bound``.
+
+    ``at_bound``: (id, updated_at) of the issues already handed out at the bound's second (the
+    bound is inclusive, so they come again and are dropped). ``previous_ids``: the previous
+    page's ids while paging on by number under one bound (a repeat means ``page`` is ignored).
+    """
+
+    bound: datetime | None
+    number: int
+    at_bound: frozenset[tuple[Any, datetime]] = frozenset()
+    previous_ids: frozenset[Any] | None = None
+
+
+@dataclass(frozen=True)
+class _Run:
+    """Pages 2, 3… of one bound's listing read by offset under a fixed upper bound ``before``.
+
+    ``before`` is a time the server's clock had passed when it read page 1, so no issue can
+    enter the range ``[bound, before)`` while the run lasts (a change moves an issue to now,
+    past ``before``); the range can only lose issues, and then its count drops. So while the
+    count stays ``entries`` the offsets stand still, and page n+1 starts right after page n:
+    no boundary issue is read twice. The ``last`` page is read without ``before``: its issues
+    below ``before`` check the count once more, and whatever changed since page 1 follows them.
+    ``resume`` is where the walk goes on by update time if a check fails (after the last page
+    handed out, as if the run never started).
+    """
+
+    before: datetime
+    per_page: int
+    entries: int
+    last: int
+    resume: _Position
+    previous_ids: frozenset[Any]
+
+    @classmethod
+    def start(
+        cls,
+        server_time: datetime | None,
+        info: PaginationInfo,
+        stamps: list[datetime | None],
+        resume: _Position,
+        page_ids: frozenset[Any],
+    ) -> _Run | None:
+        """A run after a full page 1, or ``None`` when it cannot be checked (no server time, no
+        counts) or page 1 already reaches ``before`` (then there is nothing to run over)."""
+        if server_time is None or not info.per_page or info.entries is None:
+            return None
+        before = _second(server_time)
+        if not stamps or any(stamp is None or stamp >= before for stamp in stamps):
+            return None
+        last = -(-info.entries // info.per_page)
+        if last < 2:
+            return None
+        return cls(before, info.per_page, info.entries, last, resume, page_ids)
+
+    def holds(
+        self,
+        number: int,
+        info: PaginationInfo,
+        size: int,
+        stamps: list[datetime | None],
+        page_ids: frozenset[Any],
+    ) -> bool:
+        """Whether page ``number`` still lines up with the pages handed out before it."""
+        if info.per_page != self.per_page or page_ids & self.previous_ids:
+            return False  # another page size, or an issue on two pages: the offsets moved
+        if number < self.last:
+            return info.entries == self.entries and size == self.per_page
+        below = sum(1 for stamp in stamps if stamp is not None and stamp < self.before)
+        return below == self.entries - (self.last - 1) * self.per_page
+
+
 def walk_updates(
     fetch: Callable[[dict[str, Any], bool], Fetched],
     params: Mapping[str, Any],
@@ -144,75 +236,95 @@ def walk_updates(
     on_complete: Callable[[], None] | None = None,
 ) -> Iterator[Page[T]]:
     """Pages of an ``updated_at`` ascending listing, moving the lower bound forward."""
-    bound = updated_after
-    number = 1
+    position = _Position(updated_after, 1)
+    run: _Run | None = None
     first = True
-    # (id, updated_at) of the items at or after the bound's second on the page that moved the
-    # bound: the next request (inclusive bound, page 1) brings them again.
-    at_bound: set[tuple[Any, datetime]] = set()
-    # The ids of the previous page while paging on by number under one bound: a server that
-    # ignores ``page`` sends the same page again, and the walk must not page on forever.
-    previous_ids: frozenset[Any] | None = None
     while True:
         request = dict(params)
-        request["page"] = number
-        if bound is not None:
-            request["updated_at_after"] = parsing.format_timestamp(bound)
+        request["page"] = position.number
+        if position.bound is not None:
+            request["updated_at_after"] = parsing.format_timestamp(position.bound)
+        if run is not None and position.number < run.last:
+            request["updated_at_before"] = parsing.format_timestamp(run.before)
         fetched = fetch(request, first)
         first = False
         if fetched.not_modified:
-            yield Page.unchanged(number)
+            yield Page.unchanged(position.number)
             return
         raw_items = items_of(fetched.body, items_key, where)
         info = read_pagination(fetched.body)
         parsed = _parse_all(raw_items, parse, where)
         page_ids = frozenset(identity(item) for item in parsed)
-        if previous_ids is not None and page_ids and page_ids == previous_ids:
+        stamps = [updated_at(item) for item in parsed]
+        if run is not None and not run.holds(
+            position.number, info, len(raw_items), stamps, page_ids
+        ):
+            # The listing changed under the offsets: drop this page and go on by update time
+            # from the last page handed out.
+            logger.info("%s changed during the walk; going on by update time", where)
+            position, run = run.resume, None
+            continue
+        if run is None and page_ids and page_ids == position.previous_ids:
             raise TransientError(
-                f"SeeClickFix's listing for {where} sent the same issues for page {number} as "
-                f"for page {number - 1}; stopped instead of paging on forever."
+                f"SeeClickFix's listing for {where} sent the same issues for page "
+                f"{position.number} as for page {position.number - 1}; stopped instead of "
+                "paging on forever."
             )
-        fresh: list[T] = []
-        for item in parsed:
-            stamp = updated_at(item)
-            if stamp is not None and (identity(item), stamp) in at_bound:
-                continue
-            fresh.append(item)
-        has_next = info.has_next and bool(raw_items)
+        if run is not None and position.number < run.last:
+            has_next = True  # the run's last page is still to come
+        else:
+            has_next = info.has_next and bool(raw_items)
         page = Page(
-            items=tuple(fresh),
-            number=number,
+            items=tuple(
+                item
+                for item, stamp in zip(parsed, stamps, strict=True)
+                if stamp is None or (identity(item), stamp) not in position.at_bound
+            ),
+            number=position.number,
             per_page=info.per_page,
             total_pages=info.pages,
             total_entries=info.entries,
             has_next=has_next,
+            complete_before=None if has_next else fetched.server_time,
         )
-        stamps = [s for s in (updated_at(item) for item in parsed) if s is not None]
-        newest = max(stamps) if stamps else None
-        if newest is not None and (bound is None or _second(newest) > _second(bound)):
-            bound = newest
-            number = 1
-            previous_ids = None
-            floor = _second(bound)
-            # The next request starts at this second again: remember who was already seen
-            # there (at most one page of them).
-            at_bound = {
-                (identity(item), stamp)
-                for item in parsed
-                if (stamp := updated_at(item)) is not None and stamp >= floor
-            }
+        following = _following(position, parsed, stamps, page_ids, identity)
+        if run is None and position.number == 1 and has_next:
+            run = _Run.start(fetched.server_time, info, stamps, following, page_ids)
+        elif run is not None:
+            run = replace(run, resume=following, previous_ids=page_ids)
+        if run is not None and position.number < run.last:
+            position = replace(position, number=position.number + 1)
         else:
-            # A whole page within one second: page on by number under the same bound. Those
-            # pages do not overlap, so the set stays as it was (memory stays one page).
-            number += 1
-            previous_ids = page_ids
-        del fetched, raw_items, parsed, fresh, stamps  # hold one page, nothing more
+            position, run = following, None
+        del fetched, raw_items, parsed, stamps, following  # hold one page, nothing more
         yield page
         del page
         if not has_next:
             break
     if on_complete is not None:
         on_complete()
+
+
+def _following(
+    position: _Position,
+    parsed: list[T],
+    stamps: list[datetime | None],
+    page_ids: frozenset[Any],
+    identity: Callable[[T], Any],
+) -> _Position:
+    """The next request by update time: from the page's newest second, page 1 again; or, when
+    the whole page lies within the bound's second, the next page number under the same bound
+    (those pages do not overlap, so what was seen at the bound stays one page's worth)."""
+    newest = max((stamp for stamp in stamps if stamp is not None), default=None)
+    if newest is not None and (position.bound is None or _second(newest) > _second(position.bound)):
+        floor = _second(newest)
+        seen = frozenset(
+            (identity(item), stamp)
+            for item, stamp in zip(parsed, stamps, strict=True)
+            if stamp is not None and stamp >= floor
+        )
+        return _Position(newest, 1, seen)
+    return replace(position, number=position.number + 1, previous_ids=page_ids)
 
 
 def _second(value: datetime) -> datetime:

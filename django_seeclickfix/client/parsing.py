@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 _NULLISH = frozenset({"", "null", "none", "nil", "undefined"})
@@ -119,6 +120,19 @@ def timestamp(value: Any) -> datetime | None:
         return parsed.astimezone(UTC)
     except OverflowError:  # year 9999 west of UTC, or year 1 east of it
         return None
+
+
+def http_date(value: Any) -> datetime | None:
+    """An HTTP date (``Date``, ``Last-Modified``) as an aware UTC datetime, or ``None``."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def format_timestamp(value: datetime) -> str:

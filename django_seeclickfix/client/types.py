@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from . import parsing as p
@@ -288,7 +288,9 @@ class Page(Generic[T]):
     """One page of a listing. ``not_modified`` pages (a 304) have no items and end the listing.
 
     ``number`` is the page number of the request that produced it; ``high_water`` is the
-    greatest ``updated_at`` among the items (for sync cursors).
+    greatest ``updated_at`` among the items; ``cursor`` is where the next incremental walk
+    should start once the page is stored. ``complete_before`` is set on the last page of an
+    update-time walk that reached the end: every issue changed before it has been listed.
     """
 
     items: tuple[T, ...]
@@ -298,6 +300,7 @@ class Page(Generic[T]):
     total_entries: int | None
     has_next: bool
     not_modified: bool = False
+    complete_before: datetime | None = None
 
     @classmethod
     def unchanged(cls, number: int) -> Page[T]:
@@ -318,6 +321,22 @@ class Page(Generic[T]):
             stamp for item in self.items if (stamp := getattr(item, "updated_at", None)) is not None
         ]
         return max(stamps) if stamps else None
+
+    @property
+    def cursor(self) -> datetime | None:
+        """The ``updated_after`` for the next incremental walk, once this page is stored.
+
+        Usually ``high_water``: the bound is inclusive, so that issue comes once more, because
+        a change later in the same second would otherwise be missed. After the last page of
+        a walk, when SeeClickFix's clock had already left that second (``complete_before``),
+        no change can land in it any more: the next walk starts at the following second and
+        reads nothing twice. ``None`` when the page has no dated items (keep the cursor).
+        """
+        high = self.high_water
+        if high is None or self.complete_before is None:
+            return high
+        following = high.replace(microsecond=0) + timedelta(seconds=1)
+        return following if following <= self.complete_before else high
 
     def __iter__(self) -> Any:
         return iter(self.items)
