@@ -12,9 +12,10 @@ linked user there, for ``ceil(changes / 100)`` requests (one ``304`` when nothin
   other issue is dropped as soon as its page is processed: never stored, never logged (other
   residents' data is not ours to keep). Logs carry counts only.
 * Each page is one transaction: the linked users' issues of the page and the area's cursor
-  (``AreaFeed.cursor``, moved forward only). A pass stopped anywhere resumes after the last
-  committed page; the boundary issue comes again (the bound is inclusive) and is rewritten
-  unchanged.
+  (``AreaFeed.cursor``, moved forward only: to the page's newest change, or past its second
+  once the walk is complete, see ``Page.cursor``). A pass stopped anywhere resumes after the
+  last committed page; the boundary issue comes again (the bound is inclusive) and is
+  rewritten unchanged.
 * The feed never moves an account's own ``sync_cursor``: the per-user sync still reads
   everything the feed cannot see (private issues, issues outside the areas), only less often
   while the feed covers the accounts (:func:`coverage`, ``SYNC_INTERVAL_WITH_FEED``).
@@ -170,13 +171,15 @@ def _store_page(state: AreaFeed, page: Page[Issue], now: datetime) -> int:
             ),
             now,
         )
-        high_water = page.high_water
-        if high_water is not None:
+        # The page's newest change, or the second after it once the walk is complete (then
+        # SeeClickFix's clock has left that second and nothing is read twice).
+        cursor = page.cursor
+        if cursor is not None:
             # Forward only: a late retry or a concurrent pass must not rewind it.
-            AreaFeed.objects.filter(pk=state.pk, cursor__lt=high_water).update(
-                cursor=high_water, updated_at=now
+            AreaFeed.objects.filter(pk=state.pk, cursor__lt=cursor).update(
+                cursor=cursor, updated_at=now
             )
-            state.cursor = max(state.cursor, high_water)
+            state.cursor = max(state.cursor, cursor)
     return stored
 
 

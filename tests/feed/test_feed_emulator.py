@@ -53,7 +53,8 @@ def test_changes_by_linked_users_arrive_through_the_feed(world):
         "100",
     )
     state = AreaFeed.objects.get(name="new-haven")
-    assert state.cursor == max(i.updated_at for i in [*potholes, archived])
+    # Past the newest change's second: the walk was complete, nothing is read twice.
+    assert state.cursor == max(i.updated_at for i in [*potholes, archived]) + timedelta(seconds=1)
     assert state.last_pass_at is not None
     assert state.last_error == ""
 
@@ -67,7 +68,7 @@ def test_changes_by_linked_users_arrive_through_the_feed(world):
     request = world.listing_requests(since)[0]
     assert request.query["updated_at_after"] == format_timestamp(state.cursor)
 
-    # Nothing new: the new cursor's first listing (the boundary issue again), then its 304.
+    # Nothing new: the new cursor's first listing (empty), then its 304.
     for status in (200, 304):
         since = world.last_seq()
         quiet = feed.run_feed()["areas"][0]
@@ -121,7 +122,8 @@ def test_changes_by_others_are_not_stored_anywhere(world, caplog):
     for stranger in strangers:
         assert stranger.name not in caplog.text
     # The area moved on past them: the next pass does not read them again.
-    assert AreaFeed.objects.get().cursor == max(i.updated_at for i in [mine, *theirs])
+    newest = max(i.updated_at for i in [mine, *theirs])
+    assert AreaFeed.objects.get().cursor == newest + timedelta(seconds=1)
 
 
 def test_an_issue_outside_the_area_arrives_through_the_per_user_sync(world):
@@ -178,7 +180,7 @@ def test_a_crash_mid_page_then_a_rerun_leaves_no_duplicate_and_no_gap(world):
     assert stored_ids() == expected
     assert_no_duplicates()
     assert result["changes"] == 150  # from the committed cursor on; page 1 is not read again
-    assert AreaFeed.objects.get().cursor == issues[-1].updated_at
+    assert AreaFeed.objects.get().cursor == issues[-1].updated_at + timedelta(seconds=1)
 
 
 def test_a_server_error_mid_walk_keeps_committed_pages_and_the_task_retries(world):
