@@ -209,3 +209,29 @@ def check_site_url(
             id=_id("E", 6),
         )
     ]
+
+
+@register()
+def check_feed_interval(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """W004: with AREAS set, a feed that runs less often than SYNC_INTERVAL never covers anyone."""
+    try:
+        areas, feed, sync = (
+            app_settings.AREAS,
+            app_settings.FEED_INTERVAL,
+            app_settings.SYNC_INTERVAL,
+        )
+    except ImproperlyConfigured:
+        return []  # reported by E001
+    if not areas or feed < sync:
+        return []
+    return [
+        Warning(
+            f'SEECLICKFIX["FEED_INTERVAL"] ({feed} s) is not shorter than SYNC_INTERVAL '
+            f"({sync} s): a feed pass is never recent enough to cover the linked accounts, so every account "
+            "still costs one request per SYNC_INTERVAL.",
+            hint="Run the feed more often than the per-user syncs (the defaults: 300 s and 900 s).",
+            id=_id("W", 4),
+        )
+    ]

@@ -112,3 +112,14 @@ def test_e006_no_site_url_and_no_sites_framework():
         SEECLICKFIX={"TOKEN_KEYS": [KEY], "SITE_URL": "https://civic.example.org"}
     ):
         assert ids() == []
+
+
+def test_w004_feed_slower_than_per_user_syncs():
+    areas = [{"NAME": "nh", "PLACE_URL": "new-haven"}]
+    slow = {"TOKEN_KEYS": [KEY], "AREAS": areas, "FEED_INTERVAL": 900, "SYNC_INTERVAL": 900}
+    with override_settings(SEECLICKFIX=slow):
+        assert ids() == ["django_seeclickfix.W004"]
+    with override_settings(SEECLICKFIX={**slow, "FEED_INTERVAL": 300}):
+        assert ids() == []
+    with override_settings(SEECLICKFIX={**slow, "AREAS": []}):
+        assert ids() == []
