@@ -229,8 +229,8 @@ def check_feed_interval(
     return [
         Warning(
             f'SEECLICKFIX["FEED_INTERVAL"] ({feed} s) is not shorter than SYNC_INTERVAL '
-            f"({sync} s): a feed pass is never recent enough to cover the linked accounts, so every account "
-            "still costs one request per SYNC_INTERVAL.",
+            f"({sync} s): a feed pass is never recent enough to cover the linked accounts, so "
+            "every account still costs one request per SYNC_INTERVAL.",
             hint="Run the feed more often than the per-user syncs (the defaults: 300 s and 900 s).",
             id=_id("W", 4),
         )
