@@ -1,0 +1,202 @@
+"""Concurrency on PostgreSQL: real row locks, real connections, a real worker on real Redis.
+
+What the other suites already prove (and SECURITY.md lists): a pool process or a whole worker
+SIGKILLed mid-sync (tests/jobs/test_worker.py), a Redis restart mid-pass (same file), 16
+threads asking for one expiring token at once (tests/linking/test_emulator.py), a stale copy
+of a row or a stale writer never putting an older token back (tests/linking/test_tokens.py,
+test_fields.py, test_rotate_keys.py). Here: the same single flight across processes, and the
+races between a refresh in flight and the user disconnecting or reconnecting.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from django_seeclickfix import actions, linking, tokens
+from django_seeclickfix.client import TokenResponse
+from django_seeclickfix.exceptions import ReauthRequired
+from django_seeclickfix.models import (
+    AccountStatus,
+    ActionStatus,
+    SeeClickFixAccount,
+    SeeClickFixAction,
+)
+from tests.workers import wait_for
+
+TOKEN = r"^/oauth/token$"
+
+
+@pytest.fixture
+def revoke_in_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No Celery here: linking revokes in its background thread, for real, at the emulator."""
+    monkeypatch.setattr(linking, "_task", lambda name: None)
+
+
+def linked_account(emulator: Any, user: Any, *, expires_in: float) -> SeeClickFixAccount:
+    scf_user = emulator.user("resident")
+    issued = emulator.issue_token(scf_user)
+    return SeeClickFixAccount.objects.create(
+        user=user,
+        environment="emulator",
+        scf_user_id=scf_user.id,
+        access_token=issued.access_token,
+        refresh_token=issued.refresh_token,
+        expires_at=timezone.now() + timedelta(seconds=expires_in),
+        profile={"id": scf_user.id, "name": scf_user.name},
+    )
+
+
+def in_threads(count: int, work: Callable[[], Any]) -> tuple[list[Any], list[BaseException]]:
+    """Run ``work`` in ``count`` threads released together; each has its own connection."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            barrier.wait(timeout=20)
+            results.append(work())
+        except BaseException as err:
+            errors.append(err)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results, errors
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_sixteen_askers_in_four_worker_processes_and_twelve_threads_cause_one_refresh(
+    scf_emulator_settings, scf_worker_factory, django_user_model
+):
+    emulator = scf_emulator_settings
+    account = linked_account(emulator, django_user_model.objects.create_user("ada"), expires_in=60)
+    issue_id = emulator.state.issues_by_reporter[account.scf_user_id][0].id
+    worker = scf_worker_factory(concurrency=4)
+    # A slow token endpoint keeps the one refresh in flight while every other asker piles up
+    # on the row lock, in this process and in the worker's four.
+    emulator.faults.add(TOKEN, "latency", delay=2.0)
+    emulator.clear_log()
+    posted = [
+        actions.queue_comment(account, issue_id, f"Comment {n}", request_id=f"race-{n}")
+        for n in range(4)
+    ]
+
+    def ask() -> str:
+        mine = SeeClickFixAccount.objects.select_related("user").get(pk=account.pk)
+        return tokens.get_access_token(mine)
+
+    results, errors = in_threads(12, ask)
+    assert not errors, errors
+    wait_for(
+        lambda: SeeClickFixAction.objects.filter(status=ActionStatus.SUCCEEDED).count() == 4,
+        timeout=30,
+        what="the four comments",
+        worker=worker,
+    )
+    assert emulator.token_requests("refresh_token") == 1
+    stored = SeeClickFixAccount.objects.get(pk=account.pk)
+    assert set(results) == {stored.access_token}
+    assert stored.token_version == account.token_version + 1
+    assert emulator.token_state(stored.refresh_token) == "active"
+    comments = emulator.requests(f"/api/v2/issues/{issue_id}/comments", method="POST")
+    assert [r.status for r in comments] == [201] * 4  # every process used the new token
+    assert {a.pk for a in posted} == set(SeeClickFixAction.objects.values_list("pk", flat=True))
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_disconnect_racing_a_refresh_in_flight_leaves_no_live_grant(
+    scf_emulator_settings, django_user_model, revoke_in_threads
+):
+    """The refresh holds the row lock while SeeClickFix answers; the disconnect waits for it,
+    then deletes and revokes the *new* tokens. Nothing usable survives anywhere."""
+    emulator = scf_emulator_settings
+    user = django_user_model.objects.create_user("ada")
+    account = linked_account(emulator, user, expires_in=60)
+    old_access, old_refresh = account.access_token, account.refresh_token
+    emulator.faults.add(TOKEN, "latency", delay=1.0, count=1)
+    refreshed = threading.Event()
+    outcome: list[Any] = []
+
+    def refresh() -> None:
+        try:
+            mine = SeeClickFixAccount.objects.select_related("user").get(pk=account.pk)
+            outcome.append(tokens.get_access_token(mine))
+        except BaseException as err:
+            outcome.append(err)
+        finally:
+            refreshed.set()
+            connection.close()
+
+    thread = threading.Thread(target=refresh)
+    thread.start()
+    wait_for(lambda: emulator.requests("/oauth/token"), timeout=10, what="the refresh to start")
+    result = linking.unlink_account(SeeClickFixAccount.objects.get(pk=account.pk))
+    assert refreshed.is_set()  # the disconnect waited for the refresh's row lock
+    thread.join(10)
+    linking.wait_for_revocations()
+    assert result.unlinked
+    (new_access,) = outcome
+    assert isinstance(new_access, str)
+    assert new_access != old_access
+    stored = SeeClickFixAccount.objects.get(pk=account.pk)
+    assert stored.status == AccountStatus.REVOKED
+    assert stored.__dict__["access_token"] is None
+    assert stored.__dict__["refresh_token"] is None
+    for token in (old_access, old_refresh, new_access):
+        assert emulator.token_state(token) != "active", token
+    with pytest.raises(ReauthRequired):
+        tokens.client_for_user(user)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_reconnect_racing_a_refresh_in_flight_keeps_the_reconnects_tokens(
+    scf_emulator_settings, django_user_model, revoke_in_threads
+):
+    """The user reconnects while a worker refreshes the old link: whichever order the row
+    lock imposes, the stored tokens are the newest grant, and the token version only grows."""
+    emulator = scf_emulator_settings
+    user = django_user_model.objects.create_user("ada")
+    account = linked_account(emulator, user, expires_in=60)
+    emulator.faults.add(TOKEN, "latency", delay=1.0, count=1)
+    results, errors = [], []
+
+    def refresh() -> None:
+        try:
+            mine = SeeClickFixAccount.objects.select_related("user").get(pk=account.pk)
+            results.append(tokens.get_access_token(mine))
+        except BaseException as err:
+            errors.append(err)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=refresh)
+    thread.start()
+    wait_for(lambda: emulator.requests("/oauth/token"), timeout=10, what="the refresh to start")
+    issued = emulator.issue_token("resident")  # what the reconnect's code exchange returned
+    response = TokenResponse(
+        issued.access_token, "Bearer", issued.expires_in, issued.refresh_token, None, None
+    )
+    sealed = linking.unseal_tokens(linking.seal_tokens(response, received_at=timezone.now()))
+    linking.link_account(user=user, social_account=None, tokens=sealed, profile=account.profile)
+    thread.join(10)
+    assert not errors, errors
+    stored = SeeClickFixAccount.objects.get(pk=account.pk)
+    assert stored.access_token == issued.access_token  # the reconnect came last: it wins
+    assert stored.refresh_token == issued.refresh_token
+    assert stored.token_version == account.token_version + 2  # refresh, then reconnect
+    assert stored.status == AccountStatus.ACTIVE
