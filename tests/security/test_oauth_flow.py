@@ -14,13 +14,16 @@ import logging
 import time
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 import responses
 from django.core import signing
 from django.test import Client, override_settings
 from django.urls import reverse
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from django_seeclickfix.allauth_provider import flow
 from django_seeclickfix.models import SeeClickFixAccount
@@ -547,3 +550,29 @@ def test_relay_scope_is_stored_as_printable_ascii(client, ada, mocked):
         response = finish_at(client, "relay", params["state"], scope="read\x00 write\u2603")
     assert response.status_code == 302
     assert SeeClickFixAccount.objects.get().scope == "read write"
+
+
+def _as_a_browser_reads_it(location: str) -> str:
+    """What a WHATWG URL parser makes of a Location relative to the site: C0 controls and
+    spaces trimmed at both ends, tabs and newlines removed anywhere, backslash read as slash."""
+    trimmed = location.strip("".join(chr(c) for c in range(0x21)))
+    cleaned = "".join(ch for ch in trimmed if ch not in "\t\n\r").replace("\\", "/")
+    return urljoin("https://site.example/accounts/", cleaned)
+
+
+@hypothesis_settings(max_examples=2000, deadline=None)
+@given(
+    next_url=st.one_of(
+        st.text(max_size=30),
+        st.from_regex(r"\A[ \t\r\n/\\]{0,4}([a-zA-Z]{1,10}:)?[ \t/\\]{0,4}evil\.example\Z"),
+        st.sampled_from(HOSTILE_NEXT),
+        st.builds(lambda a, b: f"/{a}/{b}", st.text(max_size=8), st.text(max_size=8)),
+    )
+)
+def test_next_is_only_ever_a_path_on_this_site(next_url):
+    """Property over any ``next``: what the flow keeps resolves, in a browser, to this site."""
+    kept = flow.safe_next(None, next_url, headless=False)  # type: ignore[arg-type]
+    if kept is None:
+        return
+    assert kept.startswith("/")
+    assert urlsplit(_as_a_browser_reads_it(kept)).netloc == "site.example"
