@@ -132,7 +132,10 @@ def http_date(value: Any) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 31 Dec 9999 west of UTC
+        return None
 
 
 def format_timestamp(value: datetime) -> str:

@@ -203,6 +203,9 @@ header_values = st.one_of(
             "nan",
             "Wed, 21 Oct 2015 07:28:00 GMT",
             "Fri, 31 Dec 9999 23:59:59 +2359",
+            "Fri, 31 Dec 9999 23:59:59 -2359",
+            "Mon, 01 Jan 0001 00:00:00 +2359",
+            "Mon, 01 Jan 0001 00:00:00 GMT",
             'Bearer error="invalid_token"',
             "/api/v2/profile",
             "https://elsewhere.example/x",
@@ -222,6 +225,8 @@ headers = st.dictionaries(
             "WWW-Authenticate",
             "Content-Length",
             "Content-Encoding",
+            "Date",
+            "Last-Modified",
         ]
     ),
     header_values,

@@ -31,6 +31,8 @@ from .strategies import Answer, ScriptedTransport, answers
 BASE = "https://scf.example"
 CASES = 1000
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
+LATE = "Fri, 31 Dec 9999 23:59:59 -2359"  # after datetime.max once moved to UTC
+PAGE = b'{"issues": [{"id": 1, "updated_at": "2024-01-01T00:00:00Z"}]}'
 
 
 class Refreshing:
@@ -152,6 +154,7 @@ def _clients(transport: ScriptedTransport, refreshing: bool) -> tuple[Any, Any]:
 )
 @example(call="close", script=[Answer(301, {"Location": "0"}, b"", "truncated")], refreshing=False)
 @example(call="profile", script=[Answer(200, {}, b"[" * 50000)], refreshing=False)
+@example(call="my_issues", script=[Answer(200, {"Date": LATE}, PAGE)], refreshing=False)
 @example(
     call="exchange_then_use",
     script=[Answer(200, {}, '{"access_token": "t\u00f8ken\u2603", "id": 5}'.encode())],
