@@ -335,7 +335,10 @@ class Page(Generic[T]):
         high = self.high_water
         if high is None or self.complete_before is None:
             return high
-        following = high.replace(microsecond=0) + timedelta(seconds=1)
+        try:
+            following = high.replace(microsecond=0) + timedelta(seconds=1)
+        except OverflowError:  # an updated_at in the last representable second
+            return high
         return following if following <= self.complete_before else high
 
     def __iter__(self) -> Any:

@@ -33,6 +33,7 @@ CASES = 1000
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 LATE = "Fri, 31 Dec 9999 23:59:59 -2359"  # after datetime.max once moved to UTC
 PAGE = b'{"issues": [{"id": 1, "updated_at": "2024-01-01T00:00:00Z"}]}'
+END_OF_TIME = b'{"issues": [{"id": 1, "updated_at": "9999-12-31T23:59:59Z"}]}'
 
 
 class Refreshing:
@@ -66,6 +67,7 @@ def _walk(pages: Any) -> None:
     for page in pages:
         _use(page)
         page.high_water  # noqa: B018 (what the sync reads)
+        page.cursor  # noqa: B018
         for item in page.items:
             _use(item)
 
@@ -155,6 +157,11 @@ def _clients(transport: ScriptedTransport, refreshing: bool) -> tuple[Any, Any]:
 @example(call="close", script=[Answer(301, {"Location": "0"}, b"", "truncated")], refreshing=False)
 @example(call="profile", script=[Answer(200, {}, b"[" * 50000)], refreshing=False)
 @example(call="my_issues", script=[Answer(200, {"Date": LATE}, PAGE)], refreshing=False)
+@example(
+    call="my_issues",
+    script=[Answer(200, {"Date": "Wed, 21 Oct 2015 07:28:00 GMT"}, END_OF_TIME)],
+    refreshing=False,
+)
 @example(
     call="exchange_then_use",
     script=[Answer(200, {}, '{"access_token": "t\u00f8ken\u2603", "id": 5}'.encode())],
