@@ -23,83 +23,25 @@ from __future__ import annotations
 
 import argparse
 import gc
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
 import tracemalloc
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from common import remote, running_emulator
 
-from django_seeclickfix.client import (  # noqa: E402
+from django_seeclickfix.client import (
     BearerAuth,
     MemoryEtagStore,
     MemoryStore,
     RateBudget,
     SeeClickFixClient,
 )
-from django_seeclickfix.client.defaults import DEFAULT_USER_AGENT  # noqa: E402
-from django_seeclickfix.client.ratelimit import BudgetStore  # noqa: E402
-
-
-def free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def running_emulator(*extra: str) -> Iterator[str]:
-    """The emulator in a subprocess (rate limit off); yields its base URL."""
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "django_seeclickfix.testing.emulator",
-            "--port",
-            str(port),
-            "--rate-limit",
-            "off",
-            *extra,
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), 0.2):
-                    break
-            except OSError as err:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    detail = process.stderr.read().decode() if process.stderr else ""
-                    raise RuntimeError(f"the emulator did not start: {detail}") from err
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def remote(base_url: str) -> Any:
-    from django_seeclickfix.testing.emulator import RemoteEmulator
-
-    return RemoteEmulator(base_url)
+from django_seeclickfix.client.defaults import DEFAULT_USER_AGENT
+from django_seeclickfix.client.ratelimit import Budget, BudgetStore
 
 
 def fast_budget() -> RateBudget:
@@ -187,10 +129,16 @@ def user_with_issues(base_url: str, count: int) -> str:
     return str(emulator.issue_token(user_id).access_token)
 
 
-def iteration_peak_bytes(base_url: str, token: str) -> tuple[int, int]:
-    """(issues seen, peak heap bytes above the starting point) while iterating them all."""
+def iteration_peak_bytes(
+    base_url: str, token: str, budget: Callable[[], Budget] = fast_budget
+) -> tuple[int, int]:
+    """(issues seen, peak heap bytes above the starting point) while iterating them all.
+
+    ``budget`` makes the client's rate budget. The default keeps its tickets in this process
+    (a few hundred bytes per request, for an hour): pass one on Redis, as in production, to
+    measure the walk alone."""
     client = SeeClickFixClient(
-        base_url, BearerAuth(token), budget=fast_budget(), etag_store=MemoryEtagStore()
+        base_url, BearerAuth(token), budget=budget(), etag_store=MemoryEtagStore()
     )
     client.get_profile()  # connection and imports warm, outside the measurement
     gc.collect()
@@ -220,9 +168,19 @@ class MemoryFigure:
         return self.large_peak / self.small_peak
 
 
-def iteration_memory(base_url: str, *, small: int = 200, large: int = 20_000) -> MemoryFigure:
-    small_seen, small_peak = iteration_peak_bytes(base_url, user_with_issues(base_url, small))
-    large_seen, large_peak = iteration_peak_bytes(base_url, user_with_issues(base_url, large))
+def iteration_memory(
+    base_url: str,
+    *,
+    small: int = 200,
+    large: int = 20_000,
+    budget: Callable[[], Budget] = fast_budget,
+) -> MemoryFigure:
+    small_seen, small_peak = iteration_peak_bytes(
+        base_url, user_with_issues(base_url, small), budget
+    )
+    large_seen, large_peak = iteration_peak_bytes(
+        base_url, user_with_issues(base_url, large), budget
+    )
     if (small_seen, large_seen) != (small, large):
         raise RuntimeError(f"iterated {small_seen} and {large_seen} issues, not {small}/{large}")
     return MemoryFigure(small, small_peak, large, large_peak)

@@ -15,59 +15,19 @@ import argparse
 import http.client
 import multiprocessing
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
-from contextlib import closing
-from pathlib import Path
+from contextlib import nullcontext
 from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import remote, running_emulator
+
 USER_AGENT = "emulator-throughput-benchmark/1.0"
 
 
-def free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_emulator(port: int) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "django_seeclickfix.testing.emulator",
-            "--port",
-            str(port),
-            "--rate-limit",
-            "off",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), 0.2):
-                return process
-        except OSError as err:
-            if process.poll() is not None:
-                detail = process.stderr.read().decode() if process.stderr else "it exited"
-                raise RuntimeError(f"the emulator did not start: {detail}") from err
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("the emulator did not start")
-
-
 def mint_token(base_url: str) -> str:
-    from django_seeclickfix.testing.emulator import RemoteEmulator
-
-    return RemoteEmulator(base_url).issue_token("rita@example.com").access_token
+    return str(remote(base_url).issue_token("rita@example.com").access_token)
 
 
 def _client_httpclient(url: str, token: str, stop_at: float, counts: list[int], i: int) -> None:
@@ -141,14 +101,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--url", help="measure an emulator already running there")
     args = parser.parse_args()
-    process = None
-    if args.url:
-        base_url = args.url.rstrip("/")
-    else:
-        port = free_port()
-        process = start_emulator(port)
-        base_url = f"http://127.0.0.1:{port}"
-    try:
+    server = nullcontext(args.url.rstrip("/")) if args.url else running_emulator("--seed", "demo")
+    with server as base_url:
         token = mint_token(base_url)
         rates = [
             measure(
@@ -161,10 +115,6 @@ def main() -> None:
             )
             for _ in range(args.runs)
         ]
-    finally:
-        if process is not None:
-            process.terminate()
-            process.wait(10)
     print(
         f"GET /api/v2/profile, {args.clients} concurrent keep-alive clients ({args.client}, "
         f"{args.processes} process(es)), {args.runs} runs of {args.duration:g}s on "

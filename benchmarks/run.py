@@ -1,0 +1,304 @@
+"""Every figure of the benchmarks (issue 8) in one run, against the SeeClickFix emulator.
+
+    .venv/bin/python benchmarks/run.py            # full run: bigger samples (~5 minutes)
+    .venv/bin/python benchmarks/run.py --quick    # under a minute
+
+Starts its own PostgreSQL, Redis, emulator (its own process) and Celery workers on 127.0.0.1,
+and stops them at the end. Prints each figure with its goal and the naive approach
+(``naive.py``) beside it where the issue asks for it, then a JSON object with the figures on
+the last line. Exits 1 when a goal is missed. Figures are counts and ratios measured within
+this one run; ``benchmarks/RESULTS.md`` says what each means and what limits it.
+
+1. Requests per account sync: cold (n issues), unchanged, k changed (``sync_figures.py``).
+2. Rate-budget use with W worker processes and a shared Redis budget, emulator limited to L
+   per period (``jobs_pass.budget_pass``).
+3. Database queries per synced page of 100 and of 10 issues (``jobs_pass``).
+4. Peak memory, 20,000 issues vs 200: the client's walk (``client_figures``); the full run
+   also measures ``sync_account`` with its database writes (``sync_figures``).
+5. Client CPU per request vs a bare ``requests.Session`` (``client_figures``).
+6. The OAuth callback: outbound requests and database queries (``callback_figure.py``).
+7. The area feed (``feed_figures.py``): requests per pass for 1,000 linked users with 50
+   changes, feed vs per-user syncs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from callback_figure import callback_cost
+from client_figures import client_overhead, iteration_memory
+from common import Stack, running_stack
+from jobs_pass import budget_pass, describe_use, queries_for_one_page
+from sync_figures import requests_per_sync, sync_memory
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Sample sizes of one mode."""
+
+    cold_issues: int  # issues of the cold sync (figure 1)
+    changed: int  # issues changed before the last sync (figure 1)
+    sweep: tuple[tuple[int, int], ...]  # more (n, k) pairs for figure 1, as a table
+    accounts: int  # figure 2
+    workers: int
+    limit: int
+    period: float
+    overhead_requests: int  # figure 5, per side
+    sync_memory: bool  # figure 4 with the database too
+    feed_sample: int | None  # figure 7: per-user syncs measured (None: all 1,000)
+
+
+QUICK = Plan(
+    cold_issues=1000,
+    changed=250,
+    sweep=(),
+    accounts=40,
+    workers=2,
+    limit=20,
+    period=1.0,
+    overhead_requests=300,
+    sync_memory=False,
+    feed_sample=250,  # 10 s for all 1,000 on this machine: too much of the minute
+)
+FULL = Plan(
+    cold_issues=1000,
+    changed=250,
+    sweep=((100, 1), (200, 100), (2500, 150)),
+    accounts=150,
+    workers=4,
+    limit=20,
+    period=5.0,
+    overhead_requests=1000,
+    sync_memory=True,
+    feed_sample=None,
+)
+
+
+class Report:
+    """Figures as they are measured: a line each (with its goal) now, the JSON at the end."""
+
+    def __init__(self) -> None:
+        self.figures: dict[str, Any] = {}
+        self.extra: dict[str, Any] = {}
+        self.missed: list[str] = []
+        self.started = time.perf_counter()
+
+    def line(self, text: str) -> None:
+        print(f"[{time.perf_counter() - self.started:5.1f} s] {text}", flush=True)
+
+    def goal(self, name: str, met: bool, text: str) -> None:
+        if not met:
+            self.missed.append(name)
+        self.line(f"{'ok  ' if met else 'MISS'} {text}")
+
+
+def figure_requests(stack: Stack, plan: Plan, report: Report) -> None:
+    n, k = plan.cold_issues, plan.changed
+    r = requests_per_sync(stack.emulator, issues=n, changed=k)
+    report.figures.update(
+        requests_unchanged_sync=max(r.unchanged_first, r.unchanged),
+        requests_changed_sync=r.changed_sync,
+        requests_cold_sync=r.cold,
+        naive_requests_unchanged_sync=r.naive_unchanged,
+    )
+    report.extra.update(
+        naive_requests_cold_sync=r.naive_cold, naive_requests_changed_sync=r.naive_changed
+    )
+    report.goal(
+        "requests_cold_sync",
+        r.cold == r.goal_cold,
+        f"cold sync of {n} issues: {r.cold} requests (goal {r.goal_cold}); naive {r.naive_cold}",
+    )
+    report.goal(
+        "requests_unchanged_sync",
+        r.unchanged_first == r.unchanged == 1,
+        f"unchanged sync: {r.unchanged_first} then {r.unchanged} request(s) (goal 1); "
+        f"naive {r.naive_unchanged}",
+    )
+    report.goal(
+        "requests_changed_sync",
+        r.changed_sync == r.goal_changed,
+        f"sync after {k} changes: {r.changed_sync} requests (goal {r.goal_changed}); "
+        f"naive {r.naive_changed}",
+    )
+    for n, k in plan.sweep:
+        r = requests_per_sync(stack.emulator, issues=n, changed=k)
+        report.extra[f"requests_n{n}_k{k}"] = [
+            r.cold,
+            r.unchanged_first,
+            r.unchanged,
+            r.changed_sync,
+        ]
+        report.goal(
+            f"sweep_n{n}_k{k}",
+            (r.cold, r.unchanged_first, r.unchanged, r.changed_sync)
+            == (r.goal_cold, 1, 1, r.goal_changed),
+            f"n={n}, k={k}: cold {r.cold} (goal {r.goal_cold}), unchanged {r.unchanged_first}/"
+            f"{r.unchanged} (goal 1), changed {r.changed_sync} (goal {r.goal_changed}); naive "
+            f"{r.naive_cold} each",
+        )
+
+
+def figure_budget(stack: Stack, plan: Plan, report: Report) -> None:
+    project, naive = budget_pass(
+        stack,
+        accounts=plan.accounts,
+        issues=3,
+        workers=plan.workers,
+        limit=plan.limit,
+        period=plan.period,
+    )
+    report.figures.update(
+        budget_utilisation=round(project.utilisation, 3), responses_429=project.responses_429
+    )
+    report.extra.update(
+        naive_budget_utilisation=round(naive.utilisation, 3),
+        naive_responses_429=naive.responses_429,
+        budget_most_in_a_window=project.most_in_a_window,
+    )
+    setup = (
+        f"{plan.accounts} accounts, {plan.workers} worker processes, limit {plan.limit} per "
+        f"{plan.period:g} s"
+    )
+    report.goal(
+        "budget_utilisation",
+        project.utilisation >= 0.95 and project.most_in_a_window <= plan.limit,
+        f"budget use ({setup}): {project.utilisation:.3f} of the limit (goal >= 0.95)",
+    )
+    report.goal(
+        "responses_429",
+        project.responses_429 == 0,
+        f"429 responses: {project.responses_429} (goal 0); naive {naive.responses_429}",
+    )
+    for name, use in (("library", project), ("naive  ", naive)):
+        report.line(f"     {describe_use(name, use)}")
+
+
+def figure_queries(stack: Stack, report: Report) -> None:
+    per_100 = queries_for_one_page(stack.emulator, 100)
+    per_10 = queries_for_one_page(stack.emulator, 10)
+    report.figures.update(queries_per_page_100=per_100, queries_per_page_10=per_10)
+    report.goal(
+        "queries_per_page",
+        per_100 == per_10 <= 10,
+        f"database queries, sync of one page: {per_100} for 100 issues, {per_10} for 10 "
+        "(goal: the same, <= 10)",
+    )
+
+
+def figure_memory(stack: Stack, plan: Plan, report: Report) -> None:
+    from django_seeclickfix.client import RateBudget
+
+    walk = iteration_memory(stack.url, budget=RateBudget.from_settings)
+    report.figures["memory_ratio_20000_vs_200"] = round(walk.ratio, 3)
+    report.goal(
+        "memory_ratio_20000_vs_200",
+        walk.ratio <= 1.25,
+        f"peak memory of the client's walk: {walk.large_peak / 1024:.0f} KiB for "
+        f"{walk.large_count} issues vs {walk.small_peak / 1024:.0f} KiB for {walk.small_count}: "
+        f"{walk.ratio:.2f}x (goal <= 1.25)",
+    )
+    if plan.sync_memory:
+        whole = sync_memory(stack.emulator)
+        report.extra["memory_ratio_sync_20000_vs_200"] = round(whole.ratio, 3)
+        report.goal(
+            "memory_ratio_sync_20000_vs_200",
+            whole.ratio <= 1.25,
+            f"peak memory of sync_account (database writes too): {whole.large_peak / 1024:.0f} "
+            f"KiB for {whole.large} issues vs {whole.small_peak / 1024:.0f} KiB for "
+            f"{whole.small}: {whole.ratio:.2f}x (goal <= 1.25)",
+        )
+
+
+def figure_overhead(stack: Stack, plan: Plan, report: Report) -> None:
+    (user,) = stack.emulator.generate_users(1, prefix="overhead")
+    token = stack.emulator.issue_token(user["id"]).access_token
+    overhead = client_overhead(stack.url, token, requests=plan.overhead_requests)
+    report.figures["client_overhead_ratio"] = round(overhead.ratio, 3)
+    report.goal(
+        "client_overhead_ratio",
+        overhead.ratio <= 1.5,
+        f"client CPU per GET /profile: {overhead.client_cpu_ms:.3f} ms vs "
+        f"{overhead.bare_cpu_ms:.3f} ms for a bare requests.Session: {overhead.ratio:.2f}x "
+        "(goal <= 1.5)",
+    )
+
+
+def figure_callback(stack: Stack, report: Report) -> None:
+    cost = callback_cost(stack.emulator)
+    report.figures["callback_requests"] = cost.requests
+    report.extra["callback_queries"] = cost.queries
+    report.goal(
+        "callback_requests",
+        cost.requests == 2,
+        f"OAuth callback: {cost.requests} requests ({', '.join(cost.outbound)}; goal 2), "
+        f"{cost.queries} database queries",
+    )
+
+
+def figure_feed(plan: Plan, report: Report) -> None:
+    from feed_figures import feed_figures
+
+    result = feed_figures(1000, 50, sample=plan.feed_sample)
+    report.figures.update(
+        requests_per_pass_feed=result["requests_per_pass_feed"],
+        requests_per_pass_per_user=result["requests_per_pass_per_user"],
+    )
+    sampled = " (scaled from a sample)" if result["per_user_sampled"] else ""
+    report.goal(
+        "requests_per_pass_feed",
+        result["requests_per_pass_feed"] <= result["requests_per_pass_feed_goal"],
+        f"area feed, 1,000 linked users, 50 changes: {result['requests_per_pass_feed']:g} "
+        f"request(s) per pass (goal {result['requests_per_pass_feed_goal']:g}); per-user "
+        f"syncs {result['requests_per_pass_per_user']:g}{sampled}",
+    )
+
+
+def machine() -> str:
+    import os
+
+    return (
+        f"{platform.node()}: {platform.platform()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller samples, under a minute")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    report = Report()
+    report.line(f"{'quick' if args.quick else 'full'} run, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    report.line(machine())
+    steps: list[Callable[[Stack], None]] = [
+        # First: it links users of its own emulator (ids from 1001, like ours) and rolls back.
+        lambda stack: figure_feed(plan, report),
+        lambda stack: figure_requests(stack, plan, report),
+        lambda stack: figure_queries(stack, report),
+        lambda stack: figure_callback(stack, report),
+        lambda stack: figure_overhead(stack, plan, report),
+        lambda stack: figure_memory(stack, plan, report),
+        lambda stack: figure_budget(stack, plan, report),
+    ]
+    with running_stack() as stack:
+        report.line(f"PostgreSQL, Redis and the emulator ({stack.url}) are up")
+        for step in steps:
+            step(stack)
+    report.line(f"done; goals missed: {', '.join(report.missed) or 'none'}")
+    if not args.quick:
+        print(json.dumps({**report.figures, **report.extra}))
+    print(json.dumps(report.figures))
+    return 1 if report.missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
