@@ -36,7 +36,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from django_seeclickfix.models import SeeClickFixAccount
-from tests.linking.conftest import CLIENT_ID, INFO_URL, PROFILE_URL, SECRET, TOKEN_URL
+from tests.linking.conftest import CLIENT_ID, INFO_URL, PROFILE_URL, TOKEN_URL
 
 from .conftest import assert_secure_headers, links
 from .strategies import json_values
@@ -555,9 +555,3 @@ def test_relay_never_500_never_links_bad_input(browser, scf, implicit_state, dat
                 reverse("seeclickfix_relay"), body, content_type="application/x-www-form-urlencoded"
             ),
         )
-
-
-def test_the_fake_is_the_code_flow_app(settings):
-    """The callback fuzz runs against the default (code-flow) app of the test settings."""
-    app = settings.SOCIALACCOUNT_PROVIDERS["seeclickfix"]["APPS"][0]
-    assert (app["client_id"], app["secret"]) == (CLIENT_ID, SECRET)
