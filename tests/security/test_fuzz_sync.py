@@ -34,7 +34,7 @@ from .strategies import Answer, ScriptedTransport, issue_json
 
 pytestmark = pytest.mark.django_db
 
-CASES = 300
+CASES = 150
 
 issue_ids = st.one_of(
     st.integers(1, 2**40),

@@ -560,7 +560,7 @@ def _as_a_browser_reads_it(location: str) -> str:
     return urljoin("https://site.example/accounts/", cleaned)
 
 
-@hypothesis_settings(max_examples=2000, deadline=None)
+@hypothesis_settings(max_examples=1000, deadline=None)
 @given(
     next_url=st.one_of(
         st.text(max_size=30),
