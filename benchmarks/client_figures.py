@@ -27,11 +27,10 @@ import statistics
 import sys
 import threading
 import time
-import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from common import remote, running_emulator
+from common import remote, running_emulator, traced_peak
 
 from django_seeclickfix.client import (
     BearerAuth,
@@ -141,19 +140,10 @@ def iteration_peak_bytes(
         base_url, BearerAuth(token), budget=budget(), etag_store=MemoryEtagStore()
     )
     client.get_profile()  # connection and imports warm, outside the measurement
-    gc.collect()
-    tracemalloc.start()
     try:
-        baseline = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        seen = 0
-        for _issue in client.iter_my_issues():
-            seen += 1
-        peak = tracemalloc.get_traced_memory()[1] - baseline
+        return traced_peak(lambda: sum(1 for _issue in client.iter_my_issues()))
     finally:
-        tracemalloc.stop()
         client.close()
-    return seen, peak
 
 
 @dataclass

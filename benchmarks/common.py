@@ -8,6 +8,7 @@ never counted as ours), and prefork ``celery worker`` processes (``tests/workers
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -16,12 +17,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+import tracemalloc
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -29,6 +31,7 @@ if str(ROOT) not in sys.path:
 
 from tests.servers import PostgresServer, RedisServer, free_port  # noqa: E402
 
+T = TypeVar("T")
 DATABASE = "scf"
 # The settings every phase starts from (the worker's test defaults: a budget that never makes
 # anyone wait, short task limits), plus a sync that re-reads the profile only when stale.
@@ -296,6 +299,21 @@ def most_in_window(times: Iterable[float], period: float) -> int:
             start += 1
         most = max(most, end - start + 1)
     return most
+
+
+def traced_peak(action: Callable[[], T]) -> tuple[T, int]:
+    """``action``'s result and the peak of the Python heap above where it started, in bytes
+    (``tracemalloc``: every allocation of this process, in any thread)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        baseline = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        result = action()
+        peak = tracemalloc.get_traced_memory()[1] - baseline
+    finally:
+        tracemalloc.stop()
+    return result, peak
 
 
 def pages_needed(issues: int, per_page: int = 100) -> int:

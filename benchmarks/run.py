@@ -100,6 +100,12 @@ class Report:
         self.line(f"{'ok  ' if met else 'MISS'} {text}")
 
 
+def fresh_token(stack: Stack, prefix: str) -> str:
+    """An access token for a new emulator user."""
+    (user,) = stack.emulator.generate_users(1, prefix=prefix)
+    return str(stack.emulator.issue_token(user["id"]).access_token)
+
+
 def figure_requests(stack: Stack, plan: Plan, report: Report) -> None:
     n, k = plan.cold_issues, plan.changed
     r = requests_per_sync(stack.emulator, issues=n, changed=k)
@@ -213,14 +219,13 @@ def figure_memory(stack: Stack, plan: Plan, report: Report) -> None:
             "memory_ratio_sync_20000_vs_200",
             whole.ratio <= 1.25,
             f"peak memory of sync_account (database writes too): {whole.large_peak / 1024:.0f} "
-            f"KiB for {whole.large} issues vs {whole.small_peak / 1024:.0f} KiB for "
-            f"{whole.small}: {whole.ratio:.2f}x (goal <= 1.25)",
+            f"KiB for {whole.large_count} issues vs {whole.small_peak / 1024:.0f} KiB for "
+            f"{whole.small_count}: {whole.ratio:.2f}x (goal <= 1.25)",
         )
 
 
 def figure_overhead(stack: Stack, plan: Plan, report: Report) -> None:
-    (user,) = stack.emulator.generate_users(1, prefix="overhead")
-    token = stack.emulator.issue_token(user["id"]).access_token
+    token = fresh_token(stack, "overhead")
     overhead = client_overhead(stack.url, token, requests=plan.overhead_requests)
     report.figures["client_overhead_ratio"] = round(overhead.ratio, 3)
     report.goal(
@@ -262,6 +267,20 @@ def figure_feed(plan: Plan, report: Report) -> None:
     )
 
 
+def figure_emulator(stack: Stack, report: Report) -> None:
+    from emulator_throughput import measure
+
+    token = fresh_token(stack, "throughput")
+    rate = measure(stack.url, token, clients=16, duration=2.0, processes=1, kind="http.client")
+    report.extra["emulator_requests_per_second"] = round(rate)
+    report.goal(
+        "emulator_throughput",
+        rate >= 500,
+        f"emulator: {rate:.0f} authenticated requests/s from 16 keep-alive clients (goal >= 500: "
+        "never the limit of a figure)",
+    )
+
+
 def machine() -> str:
     import os
 
@@ -289,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
         lambda stack: figure_memory(stack, plan, report),
         lambda stack: figure_budget(stack, plan, report),
     ]
+    if not args.quick:
+        steps.append(lambda stack: figure_emulator(stack, report))
     with running_stack() as stack:
         report.line(f"PostgreSQL, Redis and the emulator ({stack.url}) are up")
         for step in steps:

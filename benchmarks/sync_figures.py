@@ -13,24 +13,23 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import math
 import time
-import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from client_figures import MemoryFigure
 from common import (
     api_log,
     last_seq,
     link_accounts,
     load_account,
     running_stack,
+    traced_peak,
 )
 from naive import naive_sync
-
-SETTLE = 1.5  # seconds between the last change and the sync (see requests_per_sync)
 
 
 def api_requests(emulator: Any, action: Callable[[], object]) -> int:
@@ -83,12 +82,7 @@ def requests_per_sync(emulator: Any, *, issues: int = 1000, changed: int = 250) 
     unchanged_first = api_requests(emulator, lambda: sync_now(account_id))
     unchanged = api_requests(emulator, lambda: sync_now(account_id))
     naive_unchanged = naive()
-    for issue_id in stored_issue_ids(account_id)[:changed]:
-        emulator.update_issue(issue_id, description=f"changed at {time.time()}")
-    # Changes come spread out between two syncs; one made in the very second a walk starts
-    # cannot be told from one made during it, and the walk reads those by update time (a
-    # page or so more). Let that second pass, as it has for all but the latest change.
-    time.sleep(SETTLE)
+    change_issues(emulator, stored_issue_ids(account_id)[:changed])
     changed_sync = api_requests(emulator, lambda: sync_now(account_id))
     naive_changed = naive()
     return SyncRequests(
@@ -102,6 +96,20 @@ def requests_per_sync(emulator: Any, *, issues: int = 1000, changed: int = 250) 
         naive_unchanged=naive_unchanged,
         naive_changed=naive_changed,
     )
+
+
+def change_issues(emulator: Any, issue_ids: list[int]) -> None:
+    """The issues change on SeeClickFix one second apart, the last two seconds ago.
+
+    Changes come spread out between two syncs. One made in the very second a walk starts
+    cannot be told from one made during it, and the walk reads those by update time (a page
+    or so more), so the latest change here is two seconds old, like all but the latest of a
+    real interval's changes."""
+    start = datetime.now(UTC) - timedelta(seconds=len(issue_ids) + 2)
+    for n, issue_id in enumerate(issue_ids):
+        emulator.update_issue(
+            issue_id, description=f"changed {n}", updated_at=start + timedelta(seconds=n)
+        )
 
 
 def stored_issue_ids(account_id: int) -> list[int]:
@@ -130,36 +138,16 @@ def sync_peak_bytes(emulator: Any, issues: int) -> tuple[int, int]:
     (warm_id,) = link_accounts(emulator, 1, 1, prefix=f"warm{issues}")
     sync_now(warm_id)
 
-    gc.collect()
-    tracemalloc.start()
-    try:
-        baseline = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        result = sync.sync_account(account)
-        peak = tracemalloc.get_traced_memory()[1] - baseline
-    finally:
-        tracemalloc.stop()
+    result, peak = traced_peak(lambda: sync.sync_account(account))
     return result.issues, peak
 
 
-@dataclass
-class SyncMemory:
-    small: int
-    small_peak: int
-    large: int
-    large_peak: int
-
-    @property
-    def ratio(self) -> float:
-        return self.large_peak / self.small_peak
-
-
-def sync_memory(emulator: Any, *, small: int = 200, large: int = 20_000) -> SyncMemory:
+def sync_memory(emulator: Any, *, small: int = 200, large: int = 20_000) -> MemoryFigure:
     small_seen, small_peak = sync_peak_bytes(emulator, small)
     large_seen, large_peak = sync_peak_bytes(emulator, large)
     if small_seen < small or large_seen < large:
         raise RuntimeError(f"stored {small_seen} and {large_seen} issues, not {small}/{large}")
-    return SyncMemory(small, small_peak, large, large_peak)
+    return MemoryFigure(small, small_peak, large, large_peak)
 
 
 def main() -> None:
