@@ -54,6 +54,20 @@ def links() -> int:
     )
 
 
+def fresh_grant(emulator: Any, user: Any) -> Any:
+    """What reconnecting ``user`` gives linking: a new token pair from the emulator, sealed
+    as the OAuth views seal it."""
+    from django.utils import timezone
+
+    from django_seeclickfix.client import TokenResponse
+
+    issued = emulator.issue_token(user)
+    response = TokenResponse(
+        issued.access_token, "Bearer", issued.expires_in, issued.refresh_token, None, None
+    )
+    return linking.unseal_tokens(linking.seal_tokens(response, received_at=timezone.now()))
+
+
 def assert_secure_headers(response: Any) -> None:
     assert response["Referrer-Policy"] == "no-referrer", response
     assert "no-store" in response["Cache-Control"], response

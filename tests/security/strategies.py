@@ -16,11 +16,27 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from requests.adapters import BaseAdapter
 from urllib3 import HTTPResponse
 
 MAX_REQUESTS_PER_CALL = 40  # far above any legitimate walk over the scripted answers
+
+
+def fuzz_settings(cases: int) -> settings:
+    """``max_examples`` set explicitly; no deadline (a shared CI machine is slow at times);
+    the fixtures (database, logged-in browser) are shared by the examples on purpose, each
+    example cleaning up after itself."""
+    return settings(
+        max_examples=cases,
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+        ],
+    )
 
 
 class BusyLoop(AssertionError):

@@ -20,7 +20,6 @@ from django.db import connection
 from django.utils import timezone
 
 from django_seeclickfix import actions, linking, tokens
-from django_seeclickfix.client import TokenResponse
 from django_seeclickfix.exceptions import ReauthRequired
 from django_seeclickfix.models import (
     AccountStatus,
@@ -29,6 +28,8 @@ from django_seeclickfix.models import (
     SeeClickFixAction,
 )
 from tests.workers import wait_for
+
+from .conftest import fresh_grant
 
 TOKEN = r"^/oauth/token$"
 
@@ -51,6 +52,36 @@ def linked_account(emulator: Any, user: Any, *, expires_in: float) -> SeeClickFi
         expires_at=timezone.now() + timedelta(seconds=expires_in),
         profile={"id": scf_user.id, "name": scf_user.name},
     )
+
+
+class RefreshInFlight:
+    """A worker refreshing ``account``'s token, held up at SeeClickFix's token endpoint (and so
+    holding the row lock) when the constructor returns."""
+
+    def __init__(self, emulator: Any, account: SeeClickFixAccount) -> None:
+        emulator.faults.add(TOKEN, "latency", delay=1.0, count=1)
+        self.done = threading.Event()
+        self.outcome: list[Any] = []
+        self.thread = threading.Thread(target=self._refresh, args=(account.pk,))
+        self.thread.start()
+        wait_for(lambda: emulator.requests("/oauth/token"), timeout=10, what="the refresh")
+
+    def _refresh(self, pk: int) -> None:
+        try:
+            mine = SeeClickFixAccount.objects.select_related("user").get(pk=pk)
+            self.outcome.append(tokens.get_access_token(mine))
+        except BaseException as err:
+            self.outcome.append(err)
+        finally:
+            self.done.set()
+            connection.close()
+
+    def result(self) -> str:
+        self.thread.join(10)
+        (outcome,) = self.outcome
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return str(outcome)
 
 
 def in_threads(count: int, work: Callable[[], Any]) -> tuple[list[Any], list[BaseException]]:
@@ -127,30 +158,12 @@ def test_a_disconnect_racing_a_refresh_in_flight_leaves_no_live_grant(
     user = django_user_model.objects.create_user("ada")
     account = linked_account(emulator, user, expires_in=60)
     old_access, old_refresh = account.access_token, account.refresh_token
-    emulator.faults.add(TOKEN, "latency", delay=1.0, count=1)
-    refreshed = threading.Event()
-    outcome: list[Any] = []
-
-    def refresh() -> None:
-        try:
-            mine = SeeClickFixAccount.objects.select_related("user").get(pk=account.pk)
-            outcome.append(tokens.get_access_token(mine))
-        except BaseException as err:
-            outcome.append(err)
-        finally:
-            refreshed.set()
-            connection.close()
-
-    thread = threading.Thread(target=refresh)
-    thread.start()
-    wait_for(lambda: emulator.requests("/oauth/token"), timeout=10, what="the refresh to start")
+    in_flight = RefreshInFlight(emulator, account)
     result = linking.unlink_account(SeeClickFixAccount.objects.get(pk=account.pk))
-    assert refreshed.is_set()  # the disconnect waited for the refresh's row lock
-    thread.join(10)
+    assert in_flight.done.is_set()  # the disconnect waited for the refresh's row lock
+    new_access = in_flight.result()
     linking.wait_for_revocations()
     assert result.unlinked
-    (new_access,) = outcome
-    assert isinstance(new_access, str)
     assert new_access != old_access
     stored = SeeClickFixAccount.objects.get(pk=account.pk)
     assert stored.status == AccountStatus.REVOKED
@@ -172,31 +185,12 @@ def test_a_reconnect_racing_a_refresh_in_flight_keeps_the_reconnects_tokens(
     emulator = scf_emulator_settings
     user = django_user_model.objects.create_user("ada")
     account = linked_account(emulator, user, expires_in=60)
-    emulator.faults.add(TOKEN, "latency", delay=1.0, count=1)
-    results, errors = [], []
-
-    def refresh() -> None:
-        try:
-            mine = SeeClickFixAccount.objects.select_related("user").get(pk=account.pk)
-            results.append(tokens.get_access_token(mine))
-        except BaseException as err:
-            errors.append(err)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=refresh)
-    thread.start()
-    wait_for(lambda: emulator.requests("/oauth/token"), timeout=10, what="the refresh to start")
-    issued = emulator.issue_token("resident")  # what the reconnect's code exchange returned
-    response = TokenResponse(
-        issued.access_token, "Bearer", issued.expires_in, issued.refresh_token, None, None
-    )
-    sealed = linking.unseal_tokens(linking.seal_tokens(response, received_at=timezone.now()))
-    linking.link_account(user=user, social_account=None, tokens=sealed, profile=account.profile)
-    thread.join(10)
-    assert not errors, errors
+    in_flight = RefreshInFlight(emulator, account)
+    grant = fresh_grant(emulator, "resident")  # what the reconnect's code exchange returned
+    linking.link_account(user=user, social_account=None, tokens=grant, profile=account.profile)
+    in_flight.result()
     stored = SeeClickFixAccount.objects.get(pk=account.pk)
-    assert stored.access_token == issued.access_token  # the reconnect came last: it wins
-    assert stored.refresh_token == issued.refresh_token
+    assert stored.access_token == grant.access_token  # the reconnect came last: it wins
+    assert stored.refresh_token == grant.refresh_token
     assert stored.token_version == account.token_version + 2  # refresh, then reconnect
     assert stored.status == AccountStatus.ACTIVE

@@ -29,12 +29,13 @@ from django.test import override_settings
 from django.utils import timezone
 
 from django_seeclickfix import linking, sync, tokens
-from django_seeclickfix.client import TokenResponse
 from django_seeclickfix.exceptions import RateLimited, TransientError
 from django_seeclickfix.jobs import RETRYABLE
 from django_seeclickfix.models import AccountStatus, SeeClickFixAccount, SeeClickFixIssue
 from django_seeclickfix.signals import reauth_required
 from django_seeclickfix.testing.configure import emulator_settings
+
+from .conftest import fresh_grant
 
 pytestmark = pytest.mark.django_db
 
@@ -67,14 +68,10 @@ class Linked:
 
     def reconnect(self) -> None:
         """The user connects SeeClickFix again: fresh tokens on the same row."""
-        issued = self.emulator.issue_token(self.scf_user)
-        response = TokenResponse(
-            issued.access_token, "Bearer", issued.expires_in, issued.refresh_token, None, None
-        )
         linking.link_account(
             user=self.account.user,
             social_account=None,
-            tokens=linking.unseal_tokens(linking.seal_tokens(response, received_at=timezone.now())),
+            tokens=fresh_grant(self.emulator, self.scf_user),
             profile={"id": self.scf_user.id, "name": self.scf_user.name},
         )
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from django_seeclickfix.client import (
@@ -26,7 +26,7 @@ from django_seeclickfix.client import (
 from django_seeclickfix.client.session import ApiSession
 from django_seeclickfix.exceptions import SeeClickFixError
 
-from .strategies import Answer, ScriptedTransport, answers
+from .strategies import Answer, ScriptedTransport, answers, fuzz_settings
 
 BASE = "https://scf.example"
 CASES = 1000
@@ -113,11 +113,7 @@ def _clients(transport: ScriptedTransport, refreshing: bool) -> tuple[Any, Any]:
     return client, oauth
 
 
-@settings(
-    max_examples=CASES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@fuzz_settings(CASES)
 @given(
     call=st.sampled_from(sorted(CALLS)),
     script=st.lists(answers, min_size=1, max_size=4),

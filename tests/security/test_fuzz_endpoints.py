@@ -32,27 +32,19 @@ from django.core.cache import caches
 from django.db import transaction
 from django.test import Client, override_settings
 from django.urls import reverse
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from django_seeclickfix.models import SeeClickFixAccount
 from tests.linking.conftest import CLIENT_ID, INFO_URL, PROFILE_URL, TOKEN_URL
 
 from .conftest import assert_secure_headers, links
-from .strategies import json_values
+from .strategies import fuzz_settings, json_values
 
 pytestmark = pytest.mark.django_db
 
 CASES = 1000
-FUZZ_SETTINGS = settings(
-    max_examples=CASES,
-    deadline=None,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-    ],
-)
+FUZZ_SETTINGS = fuzz_settings(CASES)
 
 # --- what SeeClickFix answers ------------------------------------------------------------------
 

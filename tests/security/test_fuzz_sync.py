@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from django.db import transaction
 from django.utils import timezone
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from django_seeclickfix import sync
@@ -30,7 +30,7 @@ from django_seeclickfix.client.session import ApiSession
 from django_seeclickfix.exceptions import SeeClickFixError
 from django_seeclickfix.models import SeeClickFixAccount, SeeClickFixIssue
 
-from .strategies import Answer, ScriptedTransport, issue_json
+from .strategies import Answer, ScriptedTransport, fuzz_settings, issue_json
 
 pytestmark = pytest.mark.django_db
 
@@ -72,15 +72,7 @@ def _usable_id(raw: Any) -> int | None:
     return value if value is not None and -(2**63) <= value < 2**63 else None
 
 
-@settings(
-    max_examples=CASES,
-    deadline=None,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-    ],
-)
+@fuzz_settings(CASES)
 @given(pages=st.lists(st.lists(issues, min_size=1, max_size=5), min_size=1, max_size=3))
 # Found by this test, fixed since: the database refused ids beyond 64 bits (an OverflowError
 # on SQLite, a DataError on PostgreSQL), ratings beyond 32 bits and reporters beyond 64 bits.
