@@ -141,6 +141,7 @@ def scf(scf_emulator: Any, sentinels: None) -> Iterator[Any]:
         SERVICE_ACCOUNT={"EMAIL": SERVICE_EMAIL, "PASSWORD": PASSWORD},
         PROFILE_MAX_AGE=1,
     )
+    broker_messages()  # what earlier tests left in the in-memory broker is not this test's
     with override_settings(**configured):
         yield scf_emulator
 
