@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
@@ -150,6 +151,8 @@ class SeeClickFixIssueAdmin(IssueAdminBase):
     list_select_related = ("account",)
     search_fields = ("=scf_id", "summary", "address")
     ordering = ("-scf_updated_at",)
+    # SeeClickFix's links carry their scheme; say so rather than rely on Django's changing default.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
