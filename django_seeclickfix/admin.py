@@ -13,8 +13,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from .exceptions import ReauthRequired, SeeClickFixError
-from .linking import _task
 from .models import AreaFeed, SeeClickFixAccount, SeeClickFixAction, SeeClickFixIssue
+from .tasks import sync_account
 from .tokens import force_refresh, mark_reauth_required
 
 HIDDEN_FIELDS = ("access_token", "refresh_token")
@@ -67,18 +67,10 @@ class SeeClickFixAccountAdmin(AccountAdminBase):
         "created_at",
         "updated_at",
     )
-    actions = ("refresh_tokens", "mark_reauth")
+    actions = ("refresh_tokens", "mark_reauth", "sync_now")
 
     def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
         return (_user_search_field(), "user__email", "=scf_user_id")
-
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)
-        # "Sync now" exists once django_seeclickfix.tasks.sync_account does.
-        if _task("sync_account") is not None and self.has_change_permission(request):
-            action: Any = SeeClickFixAccountAdmin.sync_now
-            actions["sync_now"] = (action, "sync_now", action.short_description)
-        return actions
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # accounts are created by connecting SeeClickFix, never by hand
@@ -98,10 +90,9 @@ class SeeClickFixAccountAdmin(AccountAdminBase):
 
     @admin.action(description=_("Sync now"), permissions=["change"])
     def sync_now(self, request: HttpRequest, queryset: QuerySet[SeeClickFixAccount]) -> None:
-        task = _task("sync_account")
         count = 0
         for pk in queryset.values_list("pk", flat=True):
-            task.delay(pk)
+            sync_account.delay(pk)
             count += 1
         self.message_user(
             request,

@@ -17,19 +17,16 @@ The tokens arrive as a *sealed* bundle (Fernet under ``TOKEN_KEYS``) in allauth'
 never see them in clear.
 
 :func:`unlink_account` deletes the tokens at once, removes the allauth social account (unless it
-is the user's only way to sign in) and revokes the tokens at SeeClickFix in the background: by
-``django_seeclickfix.tasks.revoke_tokens`` if that task exists, else in a thread after commit
-(:func:`revoke_sealed_tokens` is the function such a task wraps; it raises ``TransientError`` so
-the task can retry).
+is the user's only way to sign in) and revokes the tokens at SeeClickFix in the background: the
+Celery task ``django_seeclickfix.tasks.revoke_tokens`` is queued after commit with the sealed
+tokens (it wraps :func:`revoke_sealed_tokens`, which raises ``TransientError`` / ``RateLimited``
+so the task's retry policy applies).
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
-import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -42,12 +39,7 @@ from allauth.socialaccount.signals import (
     social_account_removed,
     social_account_updated,
 )
-from django.core.exceptions import (
-    ImproperlyConfigured,
-    MultipleObjectsReturned,
-    ObjectDoesNotExist,
-    PermissionDenied,
-)
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.signals import pre_delete
@@ -58,10 +50,11 @@ from django.utils.dateparse import parse_datetime
 
 from .allauth_provider.provider import SeeClickFixProvider, social_uid
 from .conf import app_settings
-from .exceptions import RateLimited, SeeClickFixError, TokenDecryptionError, TransientError
+from .exceptions import SeeClickFixError, TokenDecryptionError
 from .fields import decrypt, encrypt
 from .models import AccountStatus, SeeClickFixAccount
 from .signals import account_linked, account_unlinked
+from .tasks import revoke_tokens, sync_account
 
 if TYPE_CHECKING:
     from allauth.socialaccount.models import SocialLogin
@@ -81,10 +74,6 @@ E_ENVIRONMENT = "seeclickfix_environment"
 
 # Set on the request while the OAuth views run allauth's pipeline (inside their transaction).
 IN_FLOW_ATTRIBUTE = "_seeclickfix_in_flow"
-
-# Background revocation without Celery: attempts after the first, and the pause before each.
-REVOCATION_RETRY_DELAYS: tuple[float, ...] = (2.0, 10.0)
-_revocation_threads: list[threading.Thread] = []
 
 
 class LinkRefused(SeeClickFixError):
@@ -489,77 +478,14 @@ def revoke_sealed_tokens(sealed: str, *, client: OAuthClient | None = None) -> N
         client.revoke(str(data["a"]), token_type_hint="access_token")  # noqa: S106
 
 
-def _revoke_with_retries(sealed: str, client: OAuthClient) -> bool:
-    delays = (0.0, *REVOCATION_RETRY_DELAYS)
-    for attempt, delay in enumerate(delays, start=1):
-        if delay:
-            time.sleep(delay)
-        try:
-            revoke_sealed_tokens(sealed, client=client)
-        except (TransientError, RateLimited) as err:
-            logger.info("Revocation at SeeClickFix failed (attempt %s, %r)", attempt, err)
-            continue
-        except SeeClickFixError as err:
-            logger.warning("Revocation at SeeClickFix refused: %r", err)
-            return False
-        return True
-    logger.warning("Revocation at SeeClickFix gave up after %s attempts", len(delays))
-    return False
-
-
-def _task(name: str) -> Any:
-    """A task of ``django_seeclickfix.tasks`` if that module exists (it is optional here)."""
-    try:
-        module = importlib.import_module("django_seeclickfix.tasks")
-    except ModuleNotFoundError as err:
-        if err.name != "django_seeclickfix.tasks":
-            raise
-        return None
-    return getattr(module, name, None)
-
-
 def schedule_revocation(sealed: str) -> None:
-    """After commit: the ``revoke_tokens`` task if there is one, else a background thread."""
-
-    def dispatch() -> None:
-        task = _task("revoke_tokens")
-        if task is not None:
-            task.delay(sealed)
-            return
-        from .tokens import oauth_client
-
-        try:
-            client = oauth_client()
-        except (ObjectDoesNotExist, MultipleObjectsReturned, ImproperlyConfigured):
-            logger.warning(
-                "Revocation at SeeClickFix skipped: no single SeeClickFix app configured"
-            )
-            return
-        thread = threading.Thread(
-            target=_revoke_with_retries,
-            args=(sealed, client),
-            name="seeclickfix-revoke",
-            daemon=True,
-        )
-        _revocation_threads[:] = [t for t in _revocation_threads if t.is_alive()]
-        _revocation_threads.append(thread)
-        thread.start()
-
-    transaction.on_commit(dispatch)
-
-
-def wait_for_revocations(timeout: float = 30.0) -> None:
-    """Join the background revocation threads (tests; graceful shutdown)."""
-    deadline = time.monotonic() + timeout
-    for thread in list(_revocation_threads):
-        thread.join(max(0.0, deadline - time.monotonic()))
+    """Queue the ``revoke_tokens`` task with ``sealed`` once the current transaction commits."""
+    revoke_tokens.delay_on_commit(sealed)
 
 
 def queue_sync(account_pk: int) -> None:
-    """Queue the first sync after commit, if ``django_seeclickfix.tasks.sync_account`` exists."""
-    task = _task("sync_account")
-    if task is not None:
-        transaction.on_commit(lambda: task.delay(account_pk))
+    """Queue the first sync (the ``sync_account`` task) once the current transaction commits."""
+    sync_account.delay_on_commit(account_pk)
 
 
 __all__ = [
@@ -573,5 +499,4 @@ __all__ = [
     "seal_tokens",
     "unlink_account",
     "unseal_tokens",
-    "wait_for_revocations",
 ]

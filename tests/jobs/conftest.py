@@ -17,7 +17,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
-from celery.signals import before_task_publish
 from django.core.cache import caches
 from django.test import override_settings
 
@@ -252,16 +251,3 @@ class FakeSCF:
 def fake_scf():
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield FakeSCF(mock).install()
-
-
-@pytest.fixture
-def published():
-    """The tasks sent to the broker (the tests' ``memory://`` one): [(task name, args)]."""
-    sent: list[tuple[str, list[Any]]] = []
-
-    def record(sender: str | None = None, body: Any = None, **kwargs: Any) -> None:
-        sent.append((str(sender), list(body[0])))
-
-    before_task_publish.connect(record, weak=False)
-    yield sent
-    before_task_publish.disconnect(record)

@@ -12,8 +12,6 @@ from django.core.cache import cache
 from django.test import override_settings
 from django.urls import reverse
 
-from django_seeclickfix import linking
-
 HOST = "https://seeclickfix.com"
 TOKEN_URL = f"{HOST}/oauth/token"
 REVOKE_URL = f"{HOST}/oauth/revoke"
@@ -22,8 +20,6 @@ PROFILE_URL = f"{HOST}/api/v2/profile"
 KEY = settings.SEECLICKFIX["TOKEN_KEYS"][0]
 CLIENT_ID = "test-client-id"
 SECRET = "test-client-secret"
-
-REAL_TASK_LOOKUP = linking._task  # before the autouse fixture below replaces it
 
 BASE_SETTINGS = {
     "TOKEN_KEYS": [KEY],
@@ -50,21 +46,6 @@ def _linking_settings():
     with scf_settings():
         yield
     cache.clear()
-
-
-@pytest.fixture(autouse=True)
-def _no_revocation_pause(monkeypatch):
-    monkeypatch.setattr(linking, "REVOCATION_RETRY_DELAYS", (0.0, 0.0))
-
-
-@pytest.fixture(autouse=True)
-def _without_tasks(monkeypatch):
-    """These tests exercise linking alone: whether django_seeclickfix.tasks exists yet or not,
-    nothing is queued unless a test puts a fake task in."""
-    from django_seeclickfix import admin
-
-    monkeypatch.setattr(linking, "_task", lambda name: None)
-    monkeypatch.setattr(admin, "_task", lambda name: None)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from django.template import Context, Template
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
-from django_seeclickfix import linking
+from django_seeclickfix import linking, tasks
 from django_seeclickfix.models import SeeClickFixAccount
 from django_seeclickfix.signals import account_unlinked
 
@@ -52,16 +52,14 @@ class RevokeEndpoint:
 
 def disconnect(client, django_capture_on_commit_callbacks, **data):
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(reverse("seeclickfix:disconnect"), data)
-    linking.wait_for_revocations(10)
-    return response
+        return client.post(reverse("seeclickfix:disconnect"), data)
 
 
 @pytest.mark.parametrize(
     "statuses", [[200, 200], [503, 200, 200]], ids=["success", "5xx-then-retried"]
 )
 def test_disconnect_deletes_tokens_now_and_revokes_in_the_background(
-    client, linked, mocked, django_capture_on_commit_callbacks, statuses
+    client, linked, mocked, django_capture_on_commit_callbacks, eager_tasks, statuses
 ):
     endpoint = RevokeEndpoint(mocked, statuses)
     seen = []
@@ -84,35 +82,32 @@ def test_disconnect_deletes_tokens_now_and_revokes_in_the_background(
     assert seen[0]["account"].pk == account.pk
 
 
-def test_revocation_gives_up_after_retries_and_the_disconnect_stands(
-    client, linked, mocked, django_capture_on_commit_callbacks
+def test_revocation_gives_up_after_the_tasks_retries_and_the_disconnect_stands(
+    client, linked, mocked, django_capture_on_commit_callbacks, eager_tasks
 ):
     endpoint = RevokeEndpoint(mocked, [503] * 10)
-    disconnect(client, django_capture_on_commit_callbacks)
-    assert len(endpoint.forms) == 1 + len(linking.REVOCATION_RETRY_DELAYS)
+    with scf_settings(TASK_MAX_RETRIES=2):
+        disconnect(client, django_capture_on_commit_callbacks)
+    assert len(endpoint.forms) == 1 + 2  # the first attempt and the task's two retries
     assert SeeClickFixAccount.objects.get().status == "revoked"
 
 
-def test_revocation_uses_the_task_when_it_exists(
-    client, linked, mocked, django_capture_on_commit_callbacks, monkeypatch
+def test_revocation_is_queued_after_commit_with_the_sealed_tokens_only(
+    client, linked, mocked, django_capture_on_commit_callbacks, published
 ):
-    queued = []
-
-    class FakeTask:
-        def delay(self, *args):
-            queued.append(args)
-
-    monkeypatch.setattr(
-        linking, "_task", lambda name: FakeTask() if name == "revoke_tokens" else None
-    )
-    disconnect(client, django_capture_on_commit_callbacks)
-    ((sealed,),) = queued
+    endpoint = RevokeEndpoint(mocked, [200, 200])
+    with django_capture_on_commit_callbacks() as callbacks:
+        client.post(reverse("seeclickfix:disconnect"))
+    assert not published  # nothing before the commit
+    assert SeeClickFixAccount.objects.get().access_token is None
+    for run in callbacks:
+        run()
+    ((name, (sealed,)),) = published
+    assert name == "django_seeclickfix.tasks.revoke_tokens"
     assert "at-1" not in sealed
     assert "rt-1" not in sealed
-    endpoint = RevokeEndpoint(mocked, [200, 200])
-    from django_seeclickfix.tokens import oauth_client
-
-    linking.revoke_sealed_tokens(sealed, client=oauth_client())
+    assert not endpoint.forms
+    tasks.revoke_tokens(sealed)  # what a worker runs
     assert {f["token"] for f in endpoint.forms} == {"at-1", "rt-1"}
 
 
@@ -156,12 +151,11 @@ def test_removing_the_social_account_elsewhere_unlinks(linked, mocked):
 
 
 def test_deleting_a_user_revokes_their_grant(
-    linked, ada, mocked, django_capture_on_commit_callbacks
+    linked, ada, mocked, django_capture_on_commit_callbacks, eager_tasks
 ):
     endpoint = RevokeEndpoint(mocked, [200, 200])
     with django_capture_on_commit_callbacks(execute=True):
         ada.delete()
-    linking.wait_for_revocations(10)
     assert {f["token"] for f in endpoint.forms} == {"at-1", "rt-1"}
 
 
@@ -298,7 +292,7 @@ def test_admin_actions(admin_client_, linked, mocked, django_capture_on_commit_c
     url = reverse("admin:seeclickfix_seeclickfixaccount_changelist")
     actions = admin_client_.get(url).content.decode()
     assert "refresh_tokens" in actions
-    assert "sync_now" not in actions  # no django_seeclickfix.tasks yet
+    assert "sync_now" in actions
     admin_client_.post(url, {"action": "refresh_tokens", "_selected_action": [linked.pk]})
     assert SeeClickFixAccount.objects.get().access_token == "at-admin"
     with django_capture_on_commit_callbacks(execute=True):
@@ -306,40 +300,74 @@ def test_admin_actions(admin_client_, linked, mocked, django_capture_on_commit_c
     assert SeeClickFixAccount.objects.get().status == "reauth_required"
 
 
-def test_admin_sync_now_when_tasks_exist(admin_client_, linked, monkeypatch):
-    from django_seeclickfix import admin as scf_admin
-
-    queued = []
-
-    class FakeTask:
-        def delay(self, pk):
-            queued.append(pk)
-
-    monkeypatch.setattr(scf_admin, "_task", lambda name: FakeTask())
+def test_admin_sync_now_queues_the_sync(admin_client_, linked, published):
     url = reverse("admin:seeclickfix_seeclickfixaccount_changelist")
     assert "sync_now" in admin_client_.get(url).content.decode()
     admin_client_.post(url, {"action": "sync_now", "_selected_action": [linked.pk]})
-    assert queued == [linked.pk]
+    assert published == [("django_seeclickfix.tasks.sync_account", [linked.pk])]
+
+
+def test_admin_sync_now_needs_the_change_permission(linked, django_user_model, published):
+    from django.contrib.auth.models import Permission
+
+    viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_seeclickfixaccount"))
+    staff = Client()
+    staff.force_login(viewer)
+    url = reverse("admin:seeclickfix_seeclickfixaccount_changelist")
+    listing = staff.get(url)
+    assert listing.status_code == 200
+    assert "sync_now" not in listing.content.decode()
+    staff.post(url, {"action": "sync_now", "_selected_action": [linked.pk]})
+    assert not published
 
 
 def test_first_sync_is_queued_on_commit(
-    client, ada, mocked, monkeypatch, django_capture_on_commit_callbacks
+    client, ada, mocked, django_capture_on_commit_callbacks, published
 ):
-    queued = []
-
-    class FakeTask:
-        def delay(self, pk):
-            queued.append(pk)
-
-    monkeypatch.setattr(
-        linking, "_task", lambda name: FakeTask() if name == "sync_account" else None
-    )
     client.force_login(ada)
     mock_scf(mocked)
     _, params = start(client)
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks() as callbacks:
         callback(client, params["state"])
-    assert queued == [SeeClickFixAccount.objects.get().pk]
+    assert not published  # nothing before the commit
+    for run in callbacks:
+        run()
+    assert published == [
+        ("django_seeclickfix.tasks.sync_account", [SeeClickFixAccount.objects.get().pk])
+    ]
+
+
+def test_nothing_is_queued_when_the_linking_transaction_rolls_back(
+    ada, django_capture_on_commit_callbacks, published
+):
+    from django.db import transaction
+    from django.utils import timezone
+
+    from django_seeclickfix.client import TokenResponse
+
+    sealed = linking.seal_tokens(
+        TokenResponse("at-1", "Bearer", 7200, "rt-1", None, None), received_at=timezone.now()
+    )
+
+    def link_then_fail():
+        with transaction.atomic():
+            linking.link_account(
+                user=ada,
+                social_account=None,
+                tokens=linking.unseal_tokens(sealed),
+                profile={"id": 1001, "name": "Ada"},
+            )
+            raise RuntimeError("the surrounding request failed")
+
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError),
+    ):
+        link_then_fail()
+    assert not callbacks
+    assert not published
+    assert not SeeClickFixAccount.objects.exists()
 
 
 # --- registration info -------------------------------------------------------------------------

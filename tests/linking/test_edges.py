@@ -7,16 +7,18 @@ from io import StringIO
 import pytest
 import responses
 from cryptography.fernet import Fernet
+from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 from django.urls import reverse
 
-from django_seeclickfix import linking
+from django_seeclickfix import jobs, linking, tasks
+from django_seeclickfix.exceptions import RateLimited, TransientError
 from django_seeclickfix.fields import EncryptedTextField, decrypt, encrypt
 from django_seeclickfix.models import SeeClickFixAccount
 
-from .conftest import KEY, REAL_TASK_LOOKUP, REVOKE_URL, TokenEndpoint, scf_settings
+from .conftest import KEY, REVOKE_URL, TokenEndpoint, scf_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -98,13 +100,13 @@ def test_admin_refresh_failures_are_reported(
 
 
 def test_unreadable_tokens_are_deleted_on_disconnect_but_not_revoked(
-    account, mocked, django_capture_on_commit_callbacks
+    account, mocked, django_capture_on_commit_callbacks, published
 ):
     mocked.add(responses.POST, REVOKE_URL, json={})
     lost_key = override_settings(SEECLICKFIX={"TOKEN_KEYS": [Fernet.generate_key().decode()]})
     with lost_key, django_capture_on_commit_callbacks(execute=True):
         result = linking.unlink_account(SeeClickFixAccount.objects.get())
-    linking.wait_for_revocations(5)
+    assert not published  # no revoke_tokens task: nothing readable to revoke
     assert result.unlinked
     assert not result.revocation_scheduled
     assert not mocked.calls
@@ -115,55 +117,47 @@ def test_unreadable_tokens_are_deleted_on_disconnect_but_not_revoked(
 
 def test_refused_revocation_is_not_retried(account, mocked):
     mocked.add(responses.POST, REVOKE_URL, json={"error": "unauthorized_client"}, status=403)
-    sealed = linking.seal_revocation(account)
-    from django_seeclickfix.tokens import oauth_client
-
-    assert linking._revoke_with_retries(sealed, oauth_client()) is False
+    result = tasks.revoke_tokens.apply(args=[linking.seal_revocation(account)])
+    assert result.failed()
     assert len(mocked.calls) == 1
 
 
-def test_revocation_pauses_between_attempts(account, mocked, monkeypatch):
-    mocked.add(responses.POST, REVOKE_URL, json={}, status=503)
-    pauses = []
-    monkeypatch.setattr(linking.time, "sleep", pauses.append)
-    monkeypatch.setattr(linking, "REVOCATION_RETRY_DELAYS", (2.0, 10.0))
-    from django_seeclickfix.tokens import oauth_client
+@pytest.mark.parametrize(
+    ("status", "headers", "error"),
+    [(503, {}, TransientError), (429, {"Retry-After": "1"}, RateLimited)],
+    ids=["5xx", "429"],
+)
+def test_revocation_worth_retrying_is_retried_by_the_tasks_policy(
+    account, mocked, monkeypatch, status, headers, error
+):
+    answers = [(status, headers), (status, headers), (200, {}), (200, {})]
+    mocked.add_callback(
+        responses.POST, REVOKE_URL, callback=lambda request: (*answers.pop(0), "{}")
+    )
+    sealed = linking.seal_revocation(account)
+    with pytest.raises(error):  # what the task's retry policy acts on
+        linking.revoke_sealed_tokens(sealed)
+    cache.clear()  # the pause a 429 sets for the shared budget
+    countdowns = []
 
-    assert linking._revoke_with_retries(linking.seal_revocation(account), oauth_client()) is False
-    assert pauses == [2.0, 10.0]
+    def countdown(exc, retries, **kwargs):
+        countdowns.append((type(exc), retries))
+        return 1.0
+
+    monkeypatch.setattr(jobs, "retry_countdown", countdown)
+    result = tasks.revoke_tokens.apply(args=[sealed])
+    assert result.successful()
+    assert countdowns == [(error, 0)]  # one retry, paced by the task's policy
+    assert len(mocked.calls) == 4  # two refused attempts, then both tokens revoked
 
 
-def test_revocation_without_a_configured_app_is_skipped(
-    account, mocked, django_capture_on_commit_callbacks
+def test_revocation_without_a_configured_app_sends_nothing(
+    account, mocked, django_capture_on_commit_callbacks, eager_tasks
 ):
     no_app = override_settings(SOCIALACCOUNT_PROVIDERS={})
     with no_app, django_capture_on_commit_callbacks(execute=True):
         linking.unlink_account(account)
-    linking.wait_for_revocations(5)
     assert not mocked.calls
-
-
-def test_task_lookup_with_and_without_a_tasks_module(monkeypatch):
-    import importlib
-    import types
-
-    real = importlib.import_module
-    fake = types.ModuleType("django_seeclickfix.tasks")
-    fake.sync_account = "the task"
-    present = {"django_seeclickfix.tasks": fake}
-
-    def lookup(name, *args):
-        if name == "django_seeclickfix.tasks":
-            if name in present:
-                return present[name]
-            raise ModuleNotFoundError(name=name)
-        return real(name, *args)
-
-    monkeypatch.setattr(linking.importlib, "import_module", lookup)
-    assert REAL_TASK_LOOKUP("sync_account") == "the task"
-    assert REAL_TASK_LOOKUP("revoke_tokens") is None
-    present.clear()
-    assert REAL_TASK_LOOKUP("sync_account") is None
 
 
 def test_registration_info_without_site_url_or_sites():

@@ -30,11 +30,6 @@ def _security_settings() -> Iterator[None]:
     caches["default"].clear()
 
 
-@pytest.fixture(autouse=True)
-def _no_revocation_pause(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(linking, "REVOCATION_RETRY_DELAYS", (0.0, 0.0))
-
-
 @pytest.fixture
 def ada(django_user_model: Any) -> Any:
     return django_user_model.objects.create_user("ada", email="ada@site.example", password="pw")

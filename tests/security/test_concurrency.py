@@ -34,12 +34,6 @@ from .conftest import fresh_grant
 TOKEN = r"^/oauth/token$"
 
 
-@pytest.fixture
-def revoke_in_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No Celery here: linking revokes in its background thread, for real, at the emulator."""
-    monkeypatch.setattr(linking, "_task", lambda name: None)
-
-
 def linked_account(emulator: Any, user: Any, *, expires_in: float) -> SeeClickFixAccount:
     scf_user = emulator.user("resident")
     issued = emulator.issue_token(scf_user)
@@ -150,7 +144,7 @@ def test_sixteen_askers_in_four_worker_processes_and_twelve_threads_cause_one_re
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_disconnect_racing_a_refresh_in_flight_leaves_no_live_grant(
-    scf_emulator_settings, django_user_model, revoke_in_threads
+    scf_emulator_settings, django_user_model, eager_tasks
 ):
     """The refresh holds the row lock while SeeClickFix answers; the disconnect waits for it,
     then deletes and revokes the *new* tokens. Nothing usable survives anywhere."""
@@ -162,7 +156,6 @@ def test_a_disconnect_racing_a_refresh_in_flight_leaves_no_live_grant(
     result = linking.unlink_account(SeeClickFixAccount.objects.get(pk=account.pk))
     assert in_flight.done.is_set()  # the disconnect waited for the refresh's row lock
     new_access = in_flight.result()
-    linking.wait_for_revocations()
     assert result.unlinked
     assert new_access != old_access
     stored = SeeClickFixAccount.objects.get(pk=account.pk)
@@ -178,7 +171,7 @@ def test_a_disconnect_racing_a_refresh_in_flight_leaves_no_live_grant(
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_reconnect_racing_a_refresh_in_flight_keeps_the_reconnects_tokens(
-    scf_emulator_settings, django_user_model, revoke_in_threads
+    scf_emulator_settings, django_user_model
 ):
     """The user reconnects while a worker refreshes the old link: whichever order the row
     lock imposes, the stored tokens are the newest grant, and the token version only grows."""
