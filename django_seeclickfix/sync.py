@@ -76,8 +76,10 @@ REAUTH_REQUIRED = "reauth_required"
 @dataclass(frozen=True)
 class SyncResult:
     """What one sync did. ``requests`` counts API requests (redirect hops included, token
-    refreshes not); ``unchanged`` means no issue newer than the previous cursor arrived;
-    ``missing`` is set by full syncs only (see the module docstring)."""
+    refreshes not); ``unchanged`` means nothing new arrived: no issue newer than the previous
+    cursor, and every issue at or before it (the boundary second, read again) identical in
+    ``scf_id`` and ``updated_at`` to its stored row (see :func:`_brings_changes`); ``missing``
+    is set by full syncs only (see the module docstring)."""
 
     account_id: int
     pages: int
@@ -161,6 +163,38 @@ def upsert_issue_rows(pairs: Iterable[tuple[SeeClickFixAccount, Issue]], now: da
     return len(rows)
 
 
+def _brings_changes(
+    account: SeeClickFixAccount, items: Iterable[Issue], previous_cursor: datetime | None
+) -> bool:
+    """Whether a page holds anything the previous syncs did not store.
+
+    An issue newer than ``previous_cursor`` is new. One at (or before) it is not necessarily
+    the boundary issue read again: the cursor's second may have gained a change after that
+    issue, and after a complete walk the cursor is the second *after* the last change
+    (``Page.cursor``), so an issue changed exactly then is new too. Those are new unless a row
+    with the same ``scf_id`` and ``scf_updated_at`` is stored: one query, whatever the page
+    size, and none when an issue is plainly newer. Call it before the page is written.
+    """
+    if previous_cursor is None:
+        return True
+    doubtful: dict[int, datetime | None] = {}
+    for item in items:
+        if item.updated_at is not None and item.updated_at > previous_cursor:
+            return True
+        doubtful[item.id] = item.updated_at  # a repeated id: the last one, as the upsert
+    if not doubtful:
+        return False
+    stored = dict(
+        SeeClickFixIssue.objects.filter(
+            environment=account.environment, scf_id__in=list(doubtful)
+        ).values_list("scf_id", "scf_updated_at")
+    )
+    return any(
+        scf_id not in stored or stored[scf_id] != updated_at
+        for scf_id, updated_at in doubtful.items()
+    )
+
+
 def _advance_cursor(account: SeeClickFixAccount, high_water: datetime) -> None:
     """Move the cursor forward (never back: a full sync or a late retry must not rewind it)."""
     SeeClickFixAccount.objects.filter(pk=account.pk).filter(
@@ -217,15 +251,12 @@ def sync_account(
             continue
         now = timezone.now()
         with transaction.atomic():
+            if unchanged and _brings_changes(account, page.items, previous_cursor):
+                unchanged = False
             issues += upsert_issues(account, page.items, now)
             cursor = page.cursor  # past the last second when the walk is complete
             if cursor is not None:
                 _advance_cursor(account, cursor)
-        if unchanged and any(
-            item.updated_at is None or previous_cursor is None or item.updated_at > previous_cursor
-            for item in page.items
-        ):
-            unchanged = False
 
     finished = timezone.now()
     SeeClickFixAccount.objects.filter(pk=account.pk).update(

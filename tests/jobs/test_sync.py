@@ -107,6 +107,42 @@ def test_boundary_issue_comes_again_and_is_stored_once(account, fake_scf):
     assert rows(account)[5].summary == "Edited in the same second"
 
 
+def test_an_issue_changed_exactly_at_the_cursor_is_new_the_boundary_repeat_is_not(
+    account, fake_scf
+):
+    """``updated_after`` is inclusive, so a listing from the cursor holds issues changed in
+    the cursor's own second. The boundary issue read again is nothing new; but after a
+    complete walk the cursor is one second past the last change (``Page.cursor``), and an
+    issue changed exactly in that second is new."""
+    fake_scf.add_many(3)
+    sync.sync_account(account)
+    boundary = T0 + timedelta(minutes=2)  # issue 3, the newest: the cursor
+    assert SeeClickFixAccount.objects.get(pk=account.pk).sync_cursor == boundary
+
+    repeat = sync.sync_account(account)  # the boundary issue alone, read again
+    assert (repeat.pages, repeat.issues) == (1, 1)
+    assert repeat.unchanged
+
+    past = boundary + timedelta(seconds=1)  # where a complete walk leaves the cursor
+    SeeClickFixAccount.objects.filter(pk=account.pk).update(sync_cursor=past)
+    account.refresh_from_db()
+    fake_scf.add(4, past)
+    at_cursor = sync.sync_account(account)
+    assert at_cursor.issues == 1
+    assert not at_cursor.unchanged
+    assert rows(account)[4].scf_updated_at == past
+    assert sync.sync_account(account).unchanged  # now stored as listed (a 304 here)
+
+
+def test_a_change_later_in_the_cursors_second_is_new(account, fake_scf):
+    fake_scf.add_many(3)
+    sync.sync_account(account)
+    fake_scf.add(4, T0 + timedelta(minutes=2))  # the cursor's second, after issue 3
+    result = sync.sync_account(account)
+    assert result.issues == 2
+    assert not result.unchanged
+
+
 def test_running_a_sync_twice_changes_nothing(account, fake_scf):
     fake_scf.add_many(12)
     sync.sync_account(account)
@@ -221,31 +257,44 @@ def test_account_synced_is_sent_with_the_summary(
     assert summary["cursor"] == (T0 + timedelta(minutes=3)).isoformat()
 
 
-def _queries_for_one_page(account, fake_scf, size: int) -> int:
+def _queries_for_one_page(account, fake_scf, size: int, *, at_cursor: bool = False) -> int:
+    """Queries of a sync reading one page of ``size`` new issues: a cold one, or (``at_cursor``)
+    one whose issues all changed in the cursor's second (each checked against stored rows)."""
+    start = datetime(2025, 1, 1, tzinfo=UTC)
     SeeClickFixIssue.objects.all().delete()
     SeeClickFixAccount.objects.filter(pk=account.pk).update(
-        sync_cursor=None, profile_synced_at=timezone.now()
+        sync_cursor=start if at_cursor else None, profile_synced_at=timezone.now()
     )
     account.refresh_from_db()
     fake_scf.issues.clear()
-    fake_scf.add_many(size, start=datetime(2025, 1, 1, tzinfo=UTC), first_id=size * 1000)
+    if at_cursor:
+        for n in range(size):
+            fake_scf.add(size * 1000 + n, start)
+    else:
+        fake_scf.add_many(size, start=start, first_id=size * 1000)
     with CaptureQueriesContext(connection) as captured:
         result = sync.sync_account(account)
     assert result.pages == 1
     assert result.issues == size
+    assert not result.unchanged
     return len(captured.captured_queries)
 
 
 def test_queries_per_page_do_not_grow_with_the_page_size(account, fake_scf):
     # 10 and 50: one statement on SQLite too (Django splits inserts at 999 parameters there,
     # which 100 issues of 17 columns pass; PostgreSQL has no such split: see the next test).
-    assert _queries_for_one_page(account, fake_scf, 10) == _queries_for_one_page(
-        account, fake_scf, 50
-    )
+    cold = _queries_for_one_page(account, fake_scf, 10)
+    assert cold == _queries_for_one_page(account, fake_scf, 50)
+    # Issues in the cursor's second cost one more query (are they stored as listed?), once.
+    at_cursor = _queries_for_one_page(account, fake_scf, 10, at_cursor=True)
+    assert at_cursor == _queries_for_one_page(account, fake_scf, 50, at_cursor=True)
+    assert at_cursor == cold + 1 <= 10
 
 
 @pytest.mark.postgres
 def test_queries_per_page_are_the_same_for_10_and_100_issues_on_postgresql(account, fake_scf):
-    assert _queries_for_one_page(account, fake_scf, 10) == _queries_for_one_page(
-        account, fake_scf, 100
-    )
+    cold = _queries_for_one_page(account, fake_scf, 10)
+    assert cold == _queries_for_one_page(account, fake_scf, 100)
+    at_cursor = _queries_for_one_page(account, fake_scf, 10, at_cursor=True)
+    assert at_cursor == _queries_for_one_page(account, fake_scf, 100, at_cursor=True)
+    assert at_cursor == cold + 1 <= 10
