@@ -41,7 +41,7 @@ from allauth.socialaccount.signals import (
 )
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.db.models.signals import pre_delete
 from django.dispatch import receiver
 from django.http import HttpRequest
@@ -145,7 +145,8 @@ def check_can_link(
     """Raise :class:`LinkRefused` if ``user`` may not link this SeeClickFix account.
 
     Read-only: the OAuth views call it before allauth touches anything; :func:`link_account`
-    repeats the checks under row locks.
+    repeats the checks under row locks. Two queries: allauth's social accounts, then ours (the
+    live accounts of this SeeClickFix user or of ``user`` in ``environment``, in one).
     """
     user_pk = user.pk
     if user_pk is None:
@@ -154,19 +155,19 @@ def check_can_link(
     others_social = SocialAccount.objects.filter(provider=PROVIDER_ID, uid=uid).exclude(
         user_id=user_pk
     )
-    live = SeeClickFixAccount.objects.exclude(status=AccountStatus.REVOKED)
-    if (
-        others_social.exists()
-        or live.filter(environment=environment, scf_user_id=scf_user_id)
-        .exclude(user_id=user_pk)
-        .exists()
-    ):
+    if others_social.exists():
         raise LinkRefused(E_LINKED_ELSEWHERE, "linked to another user")
-    if (
-        live.filter(user_id=user_pk, environment=environment)
-        .exclude(scf_user_id=scf_user_id)
-        .exists()
-    ):
+    # Live links of this SeeClickFix user (to another user) or of this user (to another
+    # SeeClickFix user): at most one of each, by the unique constraints.
+    conflicts = list(
+        SeeClickFixAccount.objects.exclude(status=AccountStatus.REVOKED)
+        .filter(Q(scf_user_id=scf_user_id) | Q(user_id=user_pk), environment=environment)
+        .exclude(user_id=user_pk, scf_user_id=scf_user_id)
+        .values_list("scf_user_id", flat=True)[:2]
+    )
+    if scf_user_id in conflicts:
+        raise LinkRefused(E_LINKED_ELSEWHERE, "linked to another user")
+    if conflicts:
         raise LinkRefused(E_OTHER_ACCOUNT, "user has another SeeClickFix account linked")
 
 
@@ -185,23 +186,22 @@ def link_account(
     scf_user_id = int(profile["id"])
     now = timezone.now()
     with transaction.atomic():
-        existing = (
+        # One locking read (in pk order) of the rows that can stand in the way: this SeeClickFix
+        # user's link and this user's link in the environment (at most one each, by the unique
+        # constraints, which also catch what a parallel transaction inserts meanwhile).
+        rows = list(
             SeeClickFixAccount.objects.select_for_update()
-            .filter(environment=environment, scf_user_id=scf_user_id)
-            .first()
+            .filter(Q(scf_user_id=scf_user_id) | Q(user_id=user.pk), environment=environment)
+            .order_by("pk")
         )
+        existing = next((row for row in rows if row.scf_user_id == scf_user_id), None)
+        previous = next((row for row in rows if row.scf_user_id != scf_user_id), None)
         if existing is not None and existing.user_id != user.pk:
             if existing.status != AccountStatus.REVOKED:
                 raise LinkRefused(E_LINKED_ELSEWHERE, "linked to another user")
             existing.delete()  # a disconnected remnant: the SeeClickFix account is free again
             existing = None
-        previous = (
-            SeeClickFixAccount.objects.select_for_update()
-            .filter(user_id=user.pk, environment=environment)
-            .exclude(scf_user_id=scf_user_id)
-            .first()
-        )
-        if previous is not None:
+        if previous is not None:  # this user's link to another SeeClickFix user
             if previous.status != AccountStatus.REVOKED:
                 raise LinkRefused(E_OTHER_ACCOUNT, "user has another SeeClickFix account linked")
             previous.delete()
@@ -251,14 +251,14 @@ def link_account(
             ).update(**values)
             account.refresh_from_db()
             created = False
+        account.user = user  # the row is read (or written) and locked above: no second read
         pk = account.pk
 
         def announce() -> None:
-            fresh = SeeClickFixAccount.objects.select_related("user").get(pk=pk)
             account_linked.send(
                 sender=SeeClickFixAccount,
-                account=fresh,
-                user=fresh.user,
+                account=account,
+                user=user,
                 created=created,
                 request=request,
             )

@@ -118,6 +118,34 @@ def test_check_can_link_needs_a_user():
         linking.check_can_link(AnonymousUser(), "production", 5)
 
 
+@pytest.mark.parametrize(
+    ("rows", "refused"),
+    [
+        ([("bob", 5, "active")], linking.E_LINKED_ELSEWHERE),
+        ([("bob", 5, "reauth_required")], linking.E_LINKED_ELSEWHERE),
+        ([("bob", 5, "revoked")], None),
+        ([("ada", 6, "active")], linking.E_OTHER_ACCOUNT),
+        ([("ada", 6, "revoked")], None),
+        ([("ada", 5, "active")], None),  # the same link again: a relink
+        ([("ada", 6, "active"), ("bob", 5, "active")], linking.E_LINKED_ELSEWHERE),
+        ([("bob", 6, "active")], None),
+    ],
+)
+def test_check_can_link_refuses_live_links_of_others_and_second_links(ada, bob, rows, refused):
+    users = {"ada": ada, "bob": bob}
+    for owner, scf_user_id, status in rows:
+        SeeClickFixAccount.objects.create(
+            user=users[owner], environment="production", scf_user_id=scf_user_id, status=status
+        )
+    SeeClickFixAccount.objects.create(user=bob, environment="test", scf_user_id=5)  # elsewhere
+    if refused is None:
+        linking.check_can_link(ada, "production", 5)
+    else:
+        with pytest.raises(LinkRefused) as excinfo:
+            linking.check_can_link(ada, "production", 5)
+        assert excinfo.value.code == refused
+
+
 class EmailMatchingAdapter(DefaultSocialAccountAdapter):
     """A host adapter that (wrongly) matches SeeClickFix logins to users by email."""
 
