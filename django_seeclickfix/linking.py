@@ -479,13 +479,27 @@ def revoke_sealed_tokens(sealed: str, *, client: OAuthClient | None = None) -> N
 
 
 def schedule_revocation(sealed: str) -> None:
-    """Queue the ``revoke_tokens`` task with ``sealed`` once the current transaction commits."""
-    revoke_tokens.delay_on_commit(sealed)
+    """Queue the ``revoke_tokens`` task with ``sealed`` once the current transaction commits.
+
+    Robust: a broker that is down is logged, not raised into the request that disconnected,
+    whose tokens are already deleted (only SeeClickFix's copy then outlives the link)."""
+
+    def queue_revocation() -> None:
+        revoke_tokens.delay(sealed)
+
+    transaction.on_commit(queue_revocation, robust=True)
 
 
 def queue_sync(account_pk: int) -> None:
-    """Queue the first sync (the ``sync_account`` task) once the current transaction commits."""
-    sync_account.delay_on_commit(account_pk)
+    """Queue the first sync (the ``sync_account`` task) once the current transaction commits.
+
+    Robust like :func:`schedule_revocation`: a link stands without its first sync, which the
+    next ``sync_all_accounts`` pass queues (the account has never been synced)."""
+
+    def queue_first_sync() -> None:
+        sync_account.delay(account_pk)
+
+    transaction.on_commit(queue_first_sync, robust=True)
 
 
 __all__ = [

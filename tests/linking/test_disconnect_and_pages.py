@@ -392,3 +392,34 @@ def test_registration_info_follows_the_configured_flow():
     assert "relay/" in text
     assert "callback/" not in text
     assert "https://test.seeclickfix.com" in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broker_that_is_down_does_not_break_linking_or_disconnecting(
+    client, ada, mocked, monkeypatch, caplog
+):
+    from kombu.exceptions import OperationalError
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.sync_account, "delay", broker_down)
+    monkeypatch.setattr(tasks.revoke_tokens, "delay", broker_down)
+    client.force_login(ada)
+    mock_scf(mocked)
+    _, params = start(client)
+    assert callback(client, params["state"]).status_code == 302
+    assert SeeClickFixAccount.objects.get().status == "active"
+
+    response = client.post(reverse("seeclickfix:disconnect"))
+    assert response.status_code == 302
+    account = SeeClickFixAccount.objects.get()
+    assert account.status == "revoked"
+    assert account.access_token is None
+    failures = [r.getMessage() for r in caplog.records if "on_commit" in r.getMessage()]
+    assert [message.split(" in on_commit")[0] for message in failures] == [
+        "Error calling queue_sync.<locals>.queue_first_sync",
+        "Error calling schedule_revocation.<locals>.queue_revocation",
+    ]
+    assert "rt-1" not in caplog.text
+    assert "at-1" not in caplog.text
