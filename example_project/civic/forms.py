@@ -42,7 +42,9 @@ class WhereWhatForm(forms.Form):
 
     def __init__(self, *args: Any, request_types: list[RequestType], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["request_type"].choices = [
+        field = self.fields["request_type"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [
             (str(rt.id), rt.title or str(rt.id)) for rt in request_types if rt.id is not None
         ]
 

@@ -6,14 +6,18 @@ A real site would show a map; a short list keeps the demo free of JavaScript and
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 @dataclass(frozen=True)
 class Spot:
     key: str
-    label: str
+    label: StrOrPromise
     address: str
     lat: float
     lng: float

@@ -224,6 +224,7 @@ def report_details(request: HttpRequest) -> HttpResponse:
     form = DetailsForm(request.POST or None, request_type=request_type)
     if request.method == "POST" and form.is_valid():
         try:
+            assert request.user.is_authenticated  # login_required
             queue_issue(
                 request.user,
                 lat=spot.lat,

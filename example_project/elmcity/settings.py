@@ -122,6 +122,7 @@ SOCIALACCOUNT_PROVIDERS = {
 
 _environment = env.text("SCF_ENVIRONMENT", "emulator")
 _known_hosts = {"production", "test", "int"}
+_area = env.text("SCF_AREA_PLACE_URL")
 SEECLICKFIX = {
     "ENVIRONMENT": _environment,
     # The real hosts need no BASE_URL; anything else (the emulator) does.
@@ -138,6 +139,11 @@ SEECLICKFIX = {
     "SYNC_PASS_INTERVAL": int(env.text("SCF_SYNC_PASS_INTERVAL", "30")),
     # SeeClickFix's documented limit, shared by the site and every worker through CACHES.
     "RATE_LIMIT_REQUESTS": int(env.text("SCF_RATE_LIMIT_REQUESTS", "20")),
+    # The area change feed (docs/feed.md), off unless SCF_AREA_PLACE_URL names a place
+    # ("new-haven" on the emulator): one request per pass for every linked resident's public
+    # issues there. It runs more often than SYNC_INTERVAL, or it never covers anyone.
+    "AREAS": [{"NAME": "elm-city", "PLACE_URL": _area}] if _area else [],
+    "FEED_INTERVAL": int(env.text("SCF_FEED_INTERVAL", "30")),
 }
 
 CELERY_BROKER_URL = env.text("CELERY_BROKER_URL", "filesystem://localhost/")
