@@ -96,8 +96,10 @@ def feed_client(**options: Any) -> SeeClickFixClient:
 @dataclass(frozen=True)
 class AreaResult:
     """What one area's walk did. ``changes``: issues newer than the previous cursor (the
-    boundary issue read again is not one); ``stored``: rows written for linked users;
-    ``requests``: API requests (redirect hops included)."""
+    boundary issue read again is not one; nor is a change made within the cursor's own second,
+    which is stored all the same: the count feeds logs and summaries only, and the feed keeps
+    no copy of other residents' issues to tell the two apart); ``stored``: rows written for
+    linked users; ``requests``: API requests (redirect hops included)."""
 
     area: str
     pages: int
