@@ -28,7 +28,6 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -37,7 +36,7 @@ import urllib3.exceptions
 from requests.structures import CaseInsensitiveDict
 
 from ..exceptions import AbuseBlocked, APIError, RateLimited, TransientError
-from . import defaults
+from . import defaults, parsing
 from .auth import Credential
 from .ratelimit import Budget
 
@@ -69,12 +68,9 @@ def parse_retry_after(value: str | None, default: float, now: datetime | None = 
     try:
         seconds = float(raw)
     except ValueError:
-        try:
-            when = parsedate_to_datetime(raw)
-        except (TypeError, ValueError, IndexError):
+        when = parsing.http_date(raw)
+        if when is None:
             return float(default)
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
         seconds = (when - (now or datetime.now(UTC))).total_seconds()
         return max(1.0, seconds) if seconds <= 86400 else float(default)
     if seconds != seconds or seconds < 0 or seconds > 86400:  # NaN, negative, > a day
