@@ -398,24 +398,24 @@ class ApiSession:
         return b"".join(chunks)
 
     def _check_rate_limit(self, result: HttpResponse, scope: str) -> None:
-        if result.status == 429:
-            wait = parse_retry_after(result.headers.get("Retry-After"), self.retry_after_default)
-            self.budget.pause(wait, scope)
-            raise RateLimited(
-                f"SeeClickFix answered 429 Too Many Requests to {result.method} "
-                f"{urlsplit(result.url).path}; every request waits {wait:.0f} s.",
-                retry_after=wait,
-                status=429,
-            )
-        if result.status == 403 and _is_abuse_block(result):
-            wait = parse_retry_after(result.headers.get("Retry-After"), self.retry_after_default)
-            self.budget.pause(wait, scope)
+        abuse = result.status == 403 and _is_abuse_block(result)
+        if result.status != 429 and not abuse:
+            return
+        wait = parse_retry_after(result.headers.get("Retry-After"), self.retry_after_default)
+        self.budget.pause(wait, scope)
+        if abuse:
             raise AbuseBlocked(
                 "SeeClickFix blocked this client for exceeding its rate limit (Request "
                 f"forbidden by administrative rules); every request waits {wait:.0f} s.",
                 retry_after=wait,
                 status=403,
             )
+        raise RateLimited(
+            f"SeeClickFix answered 429 Too Many Requests to {result.method} "
+            f"{urlsplit(result.url).path}; every request waits {wait:.0f} s.",
+            retry_after=wait,
+            status=429,
+        )
 
 
 def _is_abuse_block(result: HttpResponse) -> bool:
