@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -94,13 +94,7 @@ class ActionResult:
         )
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "action_id": self.action_id,
-            "request_id": self.request_id,
-            "status": self.status,
-            "result_scf_id": self.result_scf_id,
-            "error": self.error,
-        }
+        return asdict(self)
 
 
 # queueing ------------------------------------------------------------------------------------
