@@ -325,28 +325,26 @@ class OAuthServer:
 
     # /oauth/authorize --------------------------------------------------------------------------
 
-    def _pre_authorize(self, params: dict[str, str]) -> tuple[App | None, Response | None, bool]:
+    def _pre_authorize(self, params: dict[str, str]) -> tuple[App | None, Response | None]:
         """Doorkeeper's pre-authorisation checks, in its order. Returns the app, or the error
-        response; the flag says whether the error may be sent to the redirect URI."""
+        response (an error page, or a redirect once the redirect URI is known good)."""
         client_id = params.get("client_id", "")
         if not client_id:
-            return None, self._error_page("invalid_request"), False
+            return None, self._error_page("invalid_request")
         app = self.state.apps.get(client_id)
         if app is None:
-            return None, self._error_page("invalid_client"), False
+            return None, self._error_page("invalid_client")
         redirect_uri = params.get("redirect_uri", "")
         if not redirect_uri:
-            return None, self._error_page("invalid_request"), False
+            return None, self._error_page("invalid_request")
         if redirect_uri not in app.redirect_uris:
-            return None, self._error_page("invalid_redirect_uri"), False
+            return None, self._error_page("invalid_redirect_uri")
         response_type = params.get("response_type", "")
         fragment = response_type == "token"
         state = params.get("state")
         if response_type not in ("code", "token"):
-            return (
-                None,
-                self._redirect_error(redirect_uri, "unsupported_response_type", state, False),
-                True,
+            return None, self._redirect_error(
+                redirect_uri, "unsupported_response_type", state, False
             )
         if self.behaviour.pkce and response_type == "code":
             method = params.get("code_challenge_method")
@@ -360,9 +358,8 @@ class OAuthServer:
                         fragment,
                         MESSAGES["invalid_code_challenge_method"],
                     ),
-                    True,
                 )
-        return app, None, False
+        return app, None
 
     def _error_page(self, error: str) -> Response:
         return html_response(pages.error(error, MESSAGES[error]), status=400)
@@ -385,7 +382,7 @@ class OAuthServer:
     def authorize_page(self, ctx: Context) -> Response:
         ctx.log.count("oauth.authorize")
         params = ctx.request.query
-        app, error, _ = self._pre_authorize(params)
+        app, error = self._pre_authorize(params)
         if error is not None:
             return error
         assert app is not None
@@ -416,7 +413,7 @@ class OAuthServer:
 
     def authorize_decision(self, ctx: Context) -> Response:
         form = ctx.request.form()
-        app, error, _ = self._pre_authorize(form)
+        app, error = self._pre_authorize(form)
         if error is not None:
             return error
         assert app is not None
