@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
-from .conf import app_settings
+from .conf import GENERATE_KEY, app_settings
 
 REQUIRED_APPS = ("allauth", "allauth.account", "allauth.socialaccount")
 ACCOUNT_MIDDLEWARE = "allauth.account.middleware.AccountMiddleware"
@@ -69,9 +69,6 @@ def check_token_keys(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
     """E004: no TOKEN_KEYS. E005: a TOKEN_KEYS entry is not a Fernet key."""
-    generate = (
-        'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
-    )
     try:
         keys = app_settings.TOKEN_KEYS
     except ImproperlyConfigured:
@@ -80,7 +77,7 @@ def check_token_keys(
         return [
             Error(
                 'SEECLICKFIX["TOKEN_KEYS"] is empty: linked accounts\' tokens cannot be stored.',
-                hint=f"Generate a key with {generate} and load it from the environment.",
+                hint=f"Generate a key with {GENERATE_KEY} and load it from the environment.",
                 id=_id("E", 4),
             )
         ]
@@ -94,7 +91,7 @@ def check_token_keys(
                 Error(
                     f'SEECLICKFIX["TOKEN_KEYS"][{position}] is not a valid Fernet key '
                     "(32 url-safe base64-encoded bytes).",
-                    hint=f"Generate one with {generate}.",
+                    hint=f"Generate one with {GENERATE_KEY}.",
                     id=_id("E", 5),
                 )
             )

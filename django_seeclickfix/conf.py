@@ -22,6 +22,10 @@ ENVIRONMENT_HOSTS: dict[str, str] = {
 }
 
 FLOWS = ("auto", "code", "implicit")
+# What the messages about TOKEN_KEYS tell people to run.
+GENERATE_KEY = (
+    'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+)
 RATE_LIMIT_SCOPES = ("global", "token")
 
 
@@ -133,8 +137,7 @@ def _token_keys(name: str, value: Any) -> list[str]:
     if not isinstance(value, list | tuple) or not all(isinstance(k, str | bytes) for k in value):
         raise ImproperlyConfigured(
             f"{_key(name)} must be a list of Fernet keys (the first one encrypts, all of them "
-            'decrypt). Make one with: python -c "from cryptography.fernet import Fernet; '
-            'print(Fernet.generate_key().decode())"'
+            f"decrypt). Make one with: {GENERATE_KEY}"
         )
     return [k.decode() if isinstance(k, bytes) else k for k in value]
 
