@@ -453,18 +453,30 @@ class OAuthServer:
             challenge = method = None  # a server without PKCE ignores unknown parameters
         elif challenge and not method:
             method = "plain"  # RFC 7636 4.3
+        code = self._store_grant(app, user, redirect_uri, challenge, method)
+        return redirect(_with_params(redirect_uri, {"code": code, "state": state}, False))  # type: ignore[dict-item]
+
+    def _store_grant(
+        self,
+        app: App,
+        user: User,
+        redirect_uri: str,
+        code_challenge: str | None,
+        code_challenge_method: str | None,
+    ) -> str:
+        """A new authorization code for ``user`` through ``app``, kept until it is exchanged."""
         grant = Grant(
             code=secrets.token_urlsafe(32),
             client_id=app.client_id,
             user_id=user.id,
             redirect_uri=redirect_uri,
             created_at=self.clock.time(),
-            code_challenge=challenge,
-            code_challenge_method=method,
+            code_challenge=code_challenge,
+            code_challenge_method=code_challenge_method,
         )
         with self.state.lock:
             self.state.grants[grant.code] = grant
-        return redirect(_with_params(redirect_uri, {"code": grant.code, "state": state}, False))  # type: ignore[dict-item]
+        return grant.code
 
     def issue_code(
         self,
@@ -477,18 +489,8 @@ class OAuthServer:
         """An authorization code as if ``user`` had approved ``app`` (for tests)."""
         if redirect_uri not in app.redirect_uris:
             raise ValueError("redirect_uri is not registered for this application")
-        grant = Grant(
-            code=secrets.token_urlsafe(32),
-            client_id=app.client_id,
-            user_id=user.id,
-            redirect_uri=redirect_uri,
-            created_at=self.clock.time(),
-            code_challenge=code_challenge,
-            code_challenge_method=(code_challenge_method or "plain") if code_challenge else None,
-        )
-        with self.state.lock:
-            self.state.grants[grant.code] = grant
-        return grant.code
+        method = (code_challenge_method or "plain") if code_challenge else None
+        return self._store_grant(app, user, redirect_uri, code_challenge, method)
 
     # /users/sign_in ----------------------------------------------------------------------------
 
