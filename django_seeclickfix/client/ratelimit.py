@@ -305,8 +305,7 @@ class RateBudget:
 
     def paused_for(self, scope: str = "global") -> float:
         """Seconds left in the current pause (0 when not paused)."""
-        until = self._store("get_many", [self._key(scope, "pause")]).get(self._key(scope, "pause"))
-        return max(0.0, float(until) - self.clock()) if isinstance(until, int | float) else 0.0
+        return max(0.0, self._pause_until(scope) - self.clock())
 
     def pause(self, seconds: float, scope: str = "global") -> None:
         """Stop every sender of this scope for ``seconds`` (after a 429 or an abuse block)."""
