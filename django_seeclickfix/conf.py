@@ -407,10 +407,7 @@ class AppSettings:
         spec = SETTINGS.get(name)
         if spec is None:
             raise AttributeError(name)
-        raw = self._raw()
-        if name not in raw:
-            return spec.validate(name, spec.default)
-        return spec.validate(name, raw[name])
+        return spec.validate(name, self._raw().get(name, spec.default))
 
     @property
     def base_url(self) -> str:
