@@ -41,7 +41,7 @@ from .client.client import ALL_STATUSES, MAX_PER_PAGE, SeeClickFixClient
 from .conf import app_settings
 from .exceptions import RateLimited, ReauthRequired, SeeClickFixError
 from .models import MAX_ERROR_LENGTH, AreaFeed, SeeClickFixAccount
-from .sync import SyncLock, due_accounts, upsert_issue_rows
+from .sync import SyncLock, due_accounts, requests_made, upsert_issue_rows
 
 if TYPE_CHECKING:
     from .client import Issue, Page
@@ -191,7 +191,7 @@ def sync_area(area: Area, *, client: SeeClickFixClient) -> AreaResult:
     started = timezone.now()
     state = area_state(area, started)
     previous = state.cursor
-    before = int(client.session.budget.stats.acquired)
+    before = requests_made(client)
     pages = changes = stored = 0
     not_modified = False
     walk = client.issue_pages(
@@ -214,7 +214,7 @@ def sync_area(area: Area, *, client: SeeClickFixClient) -> AreaResult:
         pages=pages,
         changes=changes,
         stored=stored,
-        requests=int(client.session.budget.stats.acquired) - before,
+        requests=requests_made(client) - before,
         not_modified=not_modified,
         cursor=state.cursor,
     )

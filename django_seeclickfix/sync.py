@@ -103,7 +103,9 @@ class SyncResult:
         return summary
 
 
-def _requests_made(client: SeeClickFixClient) -> int:
+def requests_made(client: SeeClickFixClient) -> int:
+    """API requests ``client`` has made so far (its budget's count): a sync's or a feed pass's
+    ``requests`` is the difference over its run."""
     return int(client.session.budget.stats.acquired)
 
 
@@ -234,7 +236,7 @@ def sync_account(
     if client is None:
         client = client_for_account(account)
     started = timezone.now()
-    before = _requests_made(client)
+    before = requests_made(client)
     previous_cursor = None if full else account.sync_cursor
 
     profile_refreshed = full or profile_is_stale(account, started)
@@ -273,7 +275,7 @@ def sync_account(
         account_id=account.pk,
         pages=pages,
         issues=issues,
-        requests=_requests_made(client) - before,
+        requests=requests_made(client) - before,
         unchanged=unchanged,
         profile_refreshed=profile_refreshed,
         cursor=account.sync_cursor,
