@@ -149,16 +149,21 @@ def oauth_client(app: SocialApp) -> OAuthClient:
     return OAuthClient(app_settings.base_url, app.client_id, app.secret or None)
 
 
+def bound_user(request: HttpRequest) -> str | None:
+    """The signed-in user as the state records it (``None`` when signed out)."""
+    user = getattr(request, "user", None)
+    return str(user.pk) if user is not None and user.is_authenticated else None
+
+
 def binding(request: HttpRequest, app: SocialApp, flow: str) -> dict[str, Any]:
     """What a callback must match: configuration, flow, user, time."""
-    user = getattr(request, "user", None)
     return {
         "env": app_settings.ENVIRONMENT,
         "host": app_settings.base_url,
         "client": app.client_id,
         "flow": flow,
         "uri": redirect_uri(flow),
-        "user": str(user.pk) if user is not None and user.is_authenticated else None,
+        "user": bound_user(request),
         "iat": time.time(),
     }
 
@@ -306,9 +311,7 @@ def check_binding(
         return E_STATE
     if issued > time.time() + 5:
         return E_STATE
-    user = getattr(request, "user", None)
-    current_user = str(user.pk) if user is not None and user.is_authenticated else None
-    if bound.get("user") != current_user:
+    if bound.get("user") != bound_user(request):
         return E_STATE
     if (bound.get("env"), bound.get("host"), bound.get("client")) != (
         app_settings.ENVIRONMENT,
