@@ -317,10 +317,12 @@ class OAuthServer:
             return session, True
 
     @staticmethod
-    def _set_cookie(response: Response, session: BrowserSession) -> Response:
-        response.headers.append(
-            ("Set-Cookie", f"{SESSION_COOKIE}={session.id}; Path=/; HttpOnly; SameSite=Lax")
-        )
+    def _set_cookie(response: Response, session: BrowserSession, new: bool) -> Response:
+        """``response``, carrying the session cookie when the session is ``new``."""
+        if new:
+            response.headers.append(
+                ("Set-Cookie", f"{SESSION_COOKIE}={session.id}; Path=/; HttpOnly; SameSite=Lax")
+            )
         return response
 
     # /oauth/authorize --------------------------------------------------------------------------
@@ -391,7 +393,7 @@ class OAuthServer:
         if session.user_id is None:
             target = f"/oauth/authorize?{ctx.request.query_string}"
             response = redirect(f"/users/sign_in?return_to={quote(target, safe='')}")
-            return self._set_cookie(response, session) if new else response
+            return self._set_cookie(response, session, new)
         user = self.state.users[session.user_id]
         if app.skip_authorization:
             return self._approve(ctx, app, user, params)
@@ -503,7 +505,7 @@ class OAuthServer:
         session, new = self.session(ctx)
         return_to = self._safe_return_to(ctx.request.query.get("return_to", ""))
         response = html_response(pages.sign_in(return_to, session.csrf))
-        return self._set_cookie(response, session) if new else response
+        return self._set_cookie(response, session, new)
 
     def sign_in(self, ctx: Context) -> Response:
         form = ctx.request.form()
@@ -520,12 +522,12 @@ class OAuthServer:
             response = html_response(
                 pages.sign_in(return_to, session.csrf, "Invalid email or password."), 401
             )
-            return self._set_cookie(response, session) if new else response
+            return self._set_cookie(response, session, new)
         session.user_id = user.id
         ctx.notes["user_id"] = user.id
         ctx.log.count("oauth.sign_in")
         response = redirect(return_to)
-        return self._set_cookie(response, session) if new else response
+        return self._set_cookie(response, session, new)
 
     def sign_out(self, ctx: Context) -> Response:
         session, _ = self.session(ctx)
