@@ -3,8 +3,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from django_seeclickfix.conf import SETTINGS, app_settings
+from tests import settings as base
 
-KEY = "Dq6gRjFzc2x5yM0QvQ1m0V0Q2lO0l6kK1s8P3n0Y7dE="
+KEY = base.SEECLICKFIX["TOKEN_KEYS"][0]
 
 
 def test_defaults_are_documented_and_valid():
