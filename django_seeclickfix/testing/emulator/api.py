@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from .http import Response, json_response
-from .models import Issue, User, Vote
+from .models import User, Vote
 from .state import SORTS, IssueQuery, NotFoundError, normalize_status
 from .timefmt import parse_filter_time
 
@@ -450,15 +450,3 @@ class ApiV2:
             if place.id == wanted:
                 return json_response(ctx.shapes.place(place))
         return not_found()
-
-
-def issue_summary(issue: Issue) -> dict[str, Any]:
-    """A compact, secret-free description of an issue for the control API."""
-    return {
-        "id": issue.id,
-        "summary": issue.summary,
-        "status": issue.status,
-        "reporter_id": issue.reporter_id,
-        "created_at": issue.created_at.isoformat(),
-        "updated_at": issue.updated_at.isoformat(),
-    }
