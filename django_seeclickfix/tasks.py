@@ -62,17 +62,24 @@ def sync_all_accounts(self: SeeClickFixTask) -> dict[str, Any]:
     (``covered_by_feed``) and how many accounts that let wait (``deferred_by_feed``)."""
     coverage = feed.coverage()
     ids = sync.claim_due_accounts(sync.pass_batch_size(), interval=coverage.interval)
-    sent = 0
-    try:
-        for account_id in ids:
-            sync_account.delay(account_id)
-            sent += 1
-    except Exception:
-        # The broker refused: unmark what was not sent so the next pass takes it at once.
-        sync.clear_queued(ids[sent:])
-        raise
+    sent = queue_syncs(ids)
     logger.info("sync_all_accounts queued %d account(s)", sent)
     return {"queued": sent, **coverage.summary()}
+
+
+def queue_syncs(account_ids: list[int]) -> int:
+    """Send ``sync_account`` for each account (already marked queued); returns how many. When
+    the broker refuses, what was not sent is unmarked (so the next pass takes it at once) and
+    the error raised."""
+    sent = 0
+    try:
+        for account_id in account_ids:
+            sync_account.delay(account_id)
+            sent += 1
+    except BaseException:
+        sync.clear_queued(account_ids[sent:])
+        raise
+    return sent
 
 
 @shared_task(bind=True, base=SeeClickFixTask, name="django_seeclickfix.tasks.sync_area_feed")
@@ -185,6 +192,7 @@ def create_issue(self: CreateIssueTask, action_id: int) -> dict[str, Any]:
 __all__ = [
     "add_comment",
     "create_issue",
+    "queue_syncs",
     "refresh_expiring_tokens",
     "revoke_tokens",
     "sync_account",

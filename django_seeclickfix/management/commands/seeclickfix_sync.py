@@ -122,13 +122,7 @@ class Command(BaseCommand):
         from ... import tasks
 
         sync.mark_queued(ids)
-        sent = 0
-        try:
-            for account_id in ids:
-                tasks.sync_account.delay(account_id)
-                sent += 1
-        finally:
-            sync.clear_queued(ids[sent:])
+        sent = tasks.queue_syncs(ids)
         self.stdout.write(f"Queued {sent} account(s) for the workers.")
 
     def _sync_one(self, account_id: int, *, full: bool) -> tuple[str, int]:
