@@ -235,9 +235,10 @@ class SeeClickFixClient:
     # conditional listing fetch ---------------------------------------------------------------
 
     def _fetcher(
-        self, path: str, remember: list[tuple[str, str]]
+        self, path: str, remember: list[tuple[str, str]] | None
     ) -> Callable[[dict[str, Any], bool], Fetched]:
-        """A fetch function for the page walks: conditional on the first request only.
+        """A fetch function for the page walks: conditional on the first request only, or
+        never when ``remember`` is ``None`` (no ETag is ever stored for that listing).
 
         The first page's ETag is remembered only once the whole walk has been consumed (see
         ``_remember``): a consumer that fails halfway must get the data again next time, not a
@@ -247,7 +248,7 @@ class SeeClickFixClient:
         def fetch(params: dict[str, Any], conditional: bool) -> Fetched:
             headers: dict[str, str] = {}
             key = None
-            if conditional:
+            if conditional and remember is not None:
                 identity = self.auth.etag_identity if self.auth else "anonymous"
                 key = etag_key(self._url(path), params, identity)
                 etag = self.etag_store.get(key)
@@ -258,7 +259,7 @@ class SeeClickFixClient:
                 return Fetched(not_modified=True)
             raise_for_status(response)
             etag = response.headers.get("ETag")
-            if key is not None and etag:
+            if remember is not None and key is not None and etag:
                 remember.append((key, etag))
             return Fetched(
                 not_modified=False, body=response.json(), server_time=_server_time(response)
@@ -425,7 +426,7 @@ class SeeClickFixClient:
     def comment_pages(self, issue_id: int) -> Iterator[Page[Comment]]:
         path = f"/issues/{int(issue_id)}/comments"
         return walk_pages(
-            self._fetcher(path, []),
+            self._fetcher(path, None),
             {},
             items_key="comments",
             parse=Comment.from_json,
