@@ -13,6 +13,7 @@ from pathlib import Path
 from django.utils.translation import gettext_lazy as _
 
 from django_seeclickfix.beat import beat_schedule
+from django_seeclickfix.conf import ENVIRONMENT_HOSTS
 
 from . import env
 
@@ -121,13 +122,12 @@ SOCIALACCOUNT_PROVIDERS = {
 }
 
 _environment = env.text("SCF_ENVIRONMENT", "emulator")
-_known_hosts = {"production", "test", "int"}
 _area = env.text("SCF_AREA_PLACE_URL")
 SEECLICKFIX = {
     "ENVIRONMENT": _environment,
     # The real hosts need no BASE_URL; anything else (the emulator) does.
     "BASE_URL": env.text(
-        "SCF_BASE_URL", "" if _environment in _known_hosts else "http://127.0.0.1:8001"
+        "SCF_BASE_URL", "" if _environment in ENVIRONMENT_HOSTS else "http://127.0.0.1:8001"
     )
     or None,
     "TOKEN_KEYS": env.items("SCF_TOKEN_KEYS")

@@ -19,6 +19,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from django_seeclickfix.testing.emulator.models import TOKEN_REGIMES
+
 DEMO_EMAIL = "demo@elmcity.example"
 DEMO_PASSWORD = "elm-city-demo"
 APP_NAME = "Elm City Fixes"
@@ -40,7 +42,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--token-regime",
-            choices=("non_expiring", "refresh", "no_refresh"),
+            choices=TOKEN_REGIMES,
             default="refresh",
             help="with --emulator: the tokens the emulator issues to this site (default refresh)",
         )
