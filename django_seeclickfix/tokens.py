@@ -37,6 +37,7 @@ from .models import AccountStatus, SeeClickFixAccount
 from .signals import reauth_required, token_refreshed
 
 if TYPE_CHECKING:
+    from allauth.socialaccount.models import SocialApp
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
     from .client import SeeClickFixClient
@@ -95,14 +96,17 @@ def _check_usable(account: SeeClickFixAccount) -> None:
         raise ReauthRequired("This SeeClickFix link holds no access token.")
 
 
-def oauth_client() -> OAuthClient:
-    """The OAuth client for the configured environment and SeeClickFix app."""
-    from allauth.socialaccount.adapter import get_adapter
-
-    from .allauth_provider.provider import SeeClickFixProvider
+def oauth_client(app: SocialApp | None = None) -> OAuthClient:
+    """The OAuth client for the configured environment and ``app`` (default: the configured
+    SeeClickFix app)."""
     from .client.oauth import OAuthClient
 
-    app = get_adapter().get_app(None, provider=SeeClickFixProvider.id)
+    if app is None:
+        from allauth.socialaccount.adapter import get_adapter
+
+        from .allauth_provider.provider import SeeClickFixProvider
+
+        app = get_adapter().get_app(None, provider=SeeClickFixProvider.id)
     return OAuthClient(app_settings.base_url, app.client_id, app.secret or None)
 
 

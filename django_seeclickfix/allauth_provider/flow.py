@@ -40,7 +40,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 
-from ..client import BearerAuth, OAuthClient, SeeClickFixClient, TokenResponse
+from ..client import BearerAuth, SeeClickFixClient, TokenResponse
 from ..client.auth import sendable_token
 from ..client.oauth import MAX_EXPIRES_IN
 from ..conf import app_settings
@@ -56,6 +56,7 @@ from ..linking import (
     check_can_link,
     seal_tokens,
 )
+from ..tokens import oauth_client
 
 if TYPE_CHECKING:
     from .provider import SeeClickFixProvider
@@ -143,10 +144,6 @@ def redirect_uri(flow: str) -> str:
     """The exact redirect URI registered with SeeClickFix for ``flow``."""
     name = RELAY_URL_NAME if flow == IMPLICIT else CALLBACK_URL_NAME
     return site_root() + reverse(name)
-
-
-def oauth_client(app: SocialApp) -> OAuthClient:
-    return OAuthClient(app_settings.base_url, app.client_id, app.secret or None)
 
 
 def bound_user(request: HttpRequest) -> str | None:

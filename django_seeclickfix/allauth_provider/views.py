@@ -22,6 +22,7 @@ from django.views.decorators.cache import never_cache
 
 from ..conf import app_settings
 from ..exceptions import APIError, SeeClickFixError
+from ..tokens import oauth_client
 from . import flow
 from .provider import SeeClickFixProvider
 
@@ -169,7 +170,7 @@ def _check_audience(provider: SeeClickFixProvider, access_token: str) -> str | N
     """A token from the fragment may have been issued to another app (token substitution).
     Where SeeClickFix answers token info (Doorkeeper's default), the token must be ours."""
     try:
-        info = flow.oauth_client(provider.app).token_info(access_token)
+        info = oauth_client(provider.app).token_info(access_token)
     except APIError as err:
         if err.status == 404:
             return None  # no token-info endpoint at this host: nothing to check against
