@@ -57,7 +57,7 @@ class Fault:
         self._pattern = re.compile(self.path)
 
     def matches(self, method: str, path: str) -> bool:
-        if self.count is not None and self.fired >= self.count:
+        if self.exhausted:
             return False
         if self.method is not None and self.method.upper() != method:
             return False
