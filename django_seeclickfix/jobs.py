@@ -173,11 +173,11 @@ class SeeClickFixTask(DjangoTask[Any, Any]):
 
     def client_for_account(self, account: SeeClickFixAccount | int) -> SeeClickFixClient:
         """A client acting as a linked account (an account or its primary key)."""
-        from .models import SeeClickFixAccount
+        from .sync import load_account
         from .tokens import AccountUnavailable, client_for_account
 
         if isinstance(account, int):
-            found = SeeClickFixAccount.objects.select_related("user").filter(pk=account).first()
+            found = load_account(account)
             if found is None:
                 raise AccountUnavailable(f"SeeClickFix account {account} does not exist any more.")
             account = found
