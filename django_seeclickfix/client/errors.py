@@ -87,8 +87,8 @@ def normalise_422(body: Any) -> dict[str, list[str]]:
             for key, value in body.items()
             if key not in _ENVELOPE_KEYS and key != "errors" and value not in (None, "", [], {})
         }
-        if not source and server_message(body):
-            source = {NON_FIELD_ERRORS: server_message(body)}
+        if not source and (said := server_message(body)):
+            source = {NON_FIELD_ERRORS: said}
     else:
         source = body
     if isinstance(source, str):
