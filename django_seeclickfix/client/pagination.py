@@ -118,7 +118,7 @@ def walk_pages(
     number = parsing.page_number(params.get("page")) or 1
     while True:
         requested.add(number)
-        fetched = fetch({**params, "page": number}, not (len(requested) > 1))
+        fetched = fetch({**params, "page": number}, len(requested) == 1)
         if fetched.not_modified:
             yield Page.unchanged(number)
             return
