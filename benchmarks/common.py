@@ -12,7 +12,6 @@ import gc
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.servers import PostgresServer, RedisServer, free_port  # noqa: E402
+from tests.servers import (  # noqa: E402
+    PostgresServer,
+    RedisServer,
+    ServerUnavailable,
+    free_port,
+    wait_for_port,
+)
 
 T = TypeVar("T")
 DATABASE = "scf"
@@ -61,16 +66,13 @@ def running_emulator(*extra: str) -> Iterator[str]:
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), 0.2):
-                    break
-            except OSError as err:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    detail = process.stderr.read().decode() if process.stderr else ""
-                    raise RuntimeError(f"the emulator did not start: {detail}") from err
-                time.sleep(0.05)
+        try:
+            wait_for_port(port, process, "the emulator")
+        except ServerUnavailable as err:
+            # Its output only once it has exited: reading a live process's pipe would block.
+            exited = process.poll() is not None
+            detail = process.stderr.read().decode() if exited and process.stderr else ""
+            raise RuntimeError(f"the emulator did not start: {err} {detail}") from err
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
