@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import json
-import math
 import os
 import subprocess
 import sys
@@ -316,7 +315,3 @@ def traced_peak(action: Callable[[], T]) -> tuple[T, int]:
     finally:
         tracemalloc.stop()
     return result, peak
-
-
-def pages_needed(issues: int, per_page: int = 100) -> int:
-    return max(1, math.ceil(issues / per_page))
