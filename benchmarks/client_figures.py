@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from common import remote, running_emulator, traced_peak
+from common import generate_issues, ref, remote, running_emulator, traced_peak
 
 from django_seeclickfix.client import (
     BearerAuth,
@@ -119,12 +119,8 @@ def user_with_issues(base_url: str, count: int) -> str:
     emulator = remote(base_url)
     stamp = time.monotonic_ns()
     user = emulator.add_user(f"Bench {count}", f"bench-{count}-{stamp}@example.com")
-    user_id = user["id"] if isinstance(user, dict) else user.id
-    remaining = count
-    while remaining:
-        batch = min(remaining, 5000)
-        emulator.generate_issues(user_id, batch)
-        remaining -= batch
+    user_id = ref(user)
+    generate_issues(emulator, user_id, count)
     return str(emulator.issue_token(user_id).access_token)
 
 

@@ -232,6 +232,15 @@ def add_issues(emulator: Any, reporter: Any, count: int) -> list[int]:
     return ids
 
 
+def generate_issues(emulator: Any, reporter_id: int, count: int) -> None:
+    """``count`` generated issues by ``reporter_id``, asked for 5,000 at a time."""
+    remaining = count
+    while remaining:
+        batch = min(remaining, 5000)
+        emulator.generate_issues(reporter_id, batch)
+        remaining -= batch
+
+
 def link_accounts(
     emulator: Any, accounts: int, issues: int = 0, *, prefix: str = "bench"
 ) -> list[int]:

@@ -23,6 +23,7 @@ from typing import Any
 from client_figures import MemoryFigure
 from common import (
     api_log,
+    generate_issues,
     last_seq,
     link_accounts,
     load_account,
@@ -127,11 +128,7 @@ def sync_peak_bytes(emulator: Any, issues: int) -> tuple[int, int]:
     """(issues stored, peak heap bytes above the start) of a cold sync of ``issues`` issues."""
     (account_id,) = link_accounts(emulator, 1, 0, prefix=f"memory{issues}")
     account = load_account(account_id)
-    remaining = issues
-    while remaining:
-        batch = min(remaining, 5000)
-        emulator.generate_issues(account.scf_user_id, batch)
-        remaining -= batch
+    generate_issues(emulator, account.scf_user_id, issues)
     from django_seeclickfix import sync
 
     # Imports, connections and caches warm, outside the measurement.
