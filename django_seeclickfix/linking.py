@@ -104,20 +104,39 @@ class SealedTokens:
         return f"SealedTokens(environment={self.environment!r}, expires_at={self.expires_at!r})"
 
 
-def seal_tokens(token: TokenResponse, *, received_at: datetime) -> str:
-    """Encrypt what linking needs from a token response, bound to the current environment."""
-    expires = token.expires_at(received_at)
+def _seal(
+    *,
+    environment: str,
+    access: str | None,
+    refresh: str | None,
+    token_type: str = "Bearer",  # noqa: S107
+    expires_at: datetime | None = None,
+    scope: str = "",
+) -> str:
+    """The sealed bundle (format version 1) that :func:`unseal_tokens` opens."""
     payload = {
         "v": 1,
-        "env": app_settings.ENVIRONMENT,
+        "env": environment,
         "host": app_settings.base_url,
-        "a": token.access_token,
-        "r": token.refresh_token,
-        "t": token.token_type or "Bearer",
-        "e": expires.isoformat() if expires else None,
-        "s": token.scope or "",
+        "a": access,
+        "r": refresh,
+        "t": token_type,
+        "e": expires_at.isoformat() if expires_at else None,
+        "s": scope,
     }
     return str(encrypt(json.dumps(payload)))
+
+
+def seal_tokens(token: TokenResponse, *, received_at: datetime) -> str:
+    """Encrypt what linking needs from a token response, bound to the current environment."""
+    return _seal(
+        environment=app_settings.ENVIRONMENT,
+        access=token.access_token,
+        refresh=token.refresh_token,
+        token_type=token.token_type or "Bearer",
+        expires_at=token.expires_at(received_at),
+        scope=token.scope or "",
+    )
 
 
 def unseal_tokens(sealed: str) -> SealedTokens:
@@ -448,17 +467,7 @@ def seal_revocation(account: SeeClickFixAccount) -> str | None:
     except TokenDecryptionError:
         logger.warning("SeeClickFix account %s: tokens unreadable, not revoked", account.pk)
         return None
-    payload = {
-        "v": 1,
-        "env": account.environment,
-        "host": app_settings.base_url,
-        "a": access,
-        "r": refresh,
-        "t": "Bearer",
-        "e": None,
-        "s": "",
-    }
-    return str(encrypt(json.dumps(payload)))
+    return _seal(environment=account.environment, access=access, refresh=refresh)
 
 
 def revoke_sealed_tokens(sealed: str, *, client: OAuthClient | None = None) -> None:
