@@ -46,18 +46,23 @@ from common import (
 from naive import naive_pass
 
 
-def timed_pass(emulator: Any, expected: int, timeout: float) -> tuple[float, int]:
-    """Queue a pass; seconds until ``expected`` accounts have synced since, and requests."""
+def run_pass(expected: int, timeout: float) -> float:
+    """Queue a pass; seconds until ``expected`` accounts have synced since."""
     from django.utils import timezone
 
     from django_seeclickfix import tasks
 
-    since = last_seq(emulator)
     started_at = timezone.now()
     started = time.perf_counter()
     tasks.sync_all_accounts.delay()
     wait_for_syncs(started_at, expected, timeout)
-    elapsed = time.perf_counter() - started
+    return time.perf_counter() - started
+
+
+def timed_pass(emulator: Any, expected: int, timeout: float) -> tuple[float, int]:
+    """Queue a pass; seconds until ``expected`` accounts have synced since, and requests."""
+    since = last_seq(emulator)
+    elapsed = run_pass(expected, timeout)
     return elapsed, len(api_log(emulator, since))
 
 
@@ -146,10 +151,6 @@ def budget_pass(
     """A cold pass over ``accounts`` new accounts by ``workers`` pool processes sharing a Redis
     budget of ``limit`` per ``period`` against an emulator limiting 127.0.0.1 to the same; then
     the naive approach over the same accounts with as many processes. Returns both."""
-    from django.utils import timezone
-
-    from django_seeclickfix import tasks
-
     emulator = stack.emulator
     timeout = 10 * period * (2 * accounts / limit + 2)
     stack.configure(
@@ -166,10 +167,7 @@ def budget_pass(
         with stack.worker(workers):
             emulator.set_rate_limit(limit, period)
             since = last_seq(emulator)
-            started_at = timezone.now()
-            started = time.perf_counter()
-            tasks.sync_all_accounts.delay()
-            wait_for_syncs(started_at, accounts, timeout)
+            elapsed = run_pass(accounts, timeout)
             project = _use(
                 emulator,
                 since,
@@ -177,7 +175,7 @@ def budget_pass(
                 period,
                 accounts=accounts,
                 processes=workers,
-                elapsed=time.perf_counter() - started,
+                elapsed=elapsed,
             )
         time.sleep(period)  # the naive run starts with an empty window too
         tokens = [load_account(pk).access_token for pk in ids]
