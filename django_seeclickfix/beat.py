@@ -43,6 +43,11 @@ def _value(name: str, config: Mapping[str, Any] | None) -> Any:
     return spec.validate(name, spec.default)
 
 
+def _entry(task: str, every: float) -> dict[str, Any]:
+    # The message expires after one interval (see the module docstring).
+    return {"task": task, "schedule": every, "options": {"expires": every}}
+
+
 def beat_schedule(
     config: Mapping[str, Any] | None = None, *, prefix: str = "seeclickfix"
 ) -> dict[str, dict[str, Any]]:
@@ -54,24 +59,13 @@ def beat_schedule(
     sync_every = float(_value("SYNC_PASS_INTERVAL", config))
     refresh_every = max(1.0, float(_value("TOKEN_REFRESH_MARGIN", config)) / 2)
     schedule = {
-        f"{prefix}-sync-all-accounts": {
-            "task": SYNC_ALL,
-            "schedule": sync_every,
-            "options": {"expires": sync_every},
-        },
-        f"{prefix}-refresh-expiring-tokens": {
-            "task": REFRESH_TOKENS,
-            "schedule": refresh_every,
-            "options": {"expires": refresh_every},
-        },
+        f"{prefix}-sync-all-accounts": _entry(SYNC_ALL, sync_every),
+        f"{prefix}-refresh-expiring-tokens": _entry(REFRESH_TOKENS, refresh_every),
     }
     if _value("AREAS", config):
-        feed_every = float(_value("FEED_INTERVAL", config))
-        schedule[f"{prefix}-sync-area-feed"] = {
-            "task": SYNC_AREA_FEED,
-            "schedule": feed_every,
-            "options": {"expires": feed_every},
-        }
+        schedule[f"{prefix}-sync-area-feed"] = _entry(
+            SYNC_AREA_FEED, float(_value("FEED_INTERVAL", config))
+        )
     return schedule
 
 
