@@ -10,8 +10,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from ...testing.emulator import CODE_APP_ID, CODE_APP_SECRET, Emulator
 from ...testing.emulator.cli import add_arguments, emulator_from_options, serve
-from ...testing.emulator.core import CODE_APP_ID, CODE_APP_SECRET, Emulator
 
 
 def settings_hint(emulator: Emulator) -> str:

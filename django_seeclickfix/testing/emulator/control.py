@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .http import Request, Response, json_response
-from .models import Issue, User
+from .models import CODE_APP_ID, Issue, User
 from .state import NotFoundError
 from .timefmt import parse_filter_time
 
@@ -127,7 +127,7 @@ class ControlAPI:
         return self.emulator.register_app(**body).describe()
 
     def add_redirect_uri(self, request: Request, body: dict[str, Any]) -> Any:
-        client_id = body.get("client_id", "scf-emulator-code")
+        client_id = body.get("client_id", CODE_APP_ID)
         self.emulator.add_redirect_uri(str(body["uri"]), client_id)
         return self.emulator.app(client_id).describe()
 
@@ -177,12 +177,12 @@ class ControlAPI:
 
     def issue_token(self, request: Request, body: dict[str, Any]) -> Any:
         issued = self.emulator.issue_token(
-            _user_ref(body["user"]), body.get("client_id", "scf-emulator-code")
+            _user_ref(body["user"]), body.get("client_id", CODE_APP_ID)
         )
         return {**issued.as_dict(), "token_id": issued.token_id}
 
     def issue_tokens(self, request: Request, body: dict[str, Any]) -> Any:
-        client_id = body.get("client_id", "scf-emulator-code")
+        client_id = body.get("client_id", CODE_APP_ID)
         tokens = []
         for ref in body["users"]:
             issued = self.emulator.issue_token(_user_ref(ref), client_id)
@@ -196,7 +196,7 @@ class ControlAPI:
     def issue_code(self, request: Request, body: dict[str, Any]) -> Any:
         code = self.emulator.issue_code(
             _user_ref(body["user"]),
-            body.get("client_id", "scf-emulator-code"),
+            body.get("client_id", CODE_APP_ID),
             body.get("redirect_uri"),
             code_challenge=body.get("code_challenge"),
             code_challenge_method=body.get("code_challenge_method"),
@@ -212,7 +212,7 @@ class ControlAPI:
 
     def deauthorize(self, request: Request, body: dict[str, Any]) -> Any:
         count = self.emulator.deauthorize(
-            _user_ref(body["user"]), body.get("client_id", "scf-emulator-code")
+            _user_ref(body["user"]), body.get("client_id", CODE_APP_ID)
         )
         return {"revoked": count}
 

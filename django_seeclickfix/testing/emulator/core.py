@@ -16,15 +16,12 @@ from .config import Behaviour, InvalidTokenBehaviour, Quirks
 from .control import ControlAPI
 from .faults import Faults
 from .http import HTTPServer
-from .models import App, Comment, Issue, User
+from .models import CODE_APP_ID, CODE_APP_SECRET, IMPLICIT_APP_ID, App, Comment, Issue, User
 from .oauth import IssuedToken, OAuthServer
 from .ratelimit import RateLimiter, Scope
 from .requestlog import LoggedRequest, RequestLog
 from .state import State
 
-CODE_APP_ID = "scf-emulator-code"
-CODE_APP_SECRET = "scf-emulator-code-secret"
-IMPLICIT_APP_ID = "scf-emulator-implicit"
 DEFAULT_REDIRECT_URIS = (
     "http://testserver/accounts/seeclickfix/login/callback/",
     "http://127.0.0.1:8000/accounts/seeclickfix/login/callback/",

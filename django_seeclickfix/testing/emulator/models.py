@@ -13,6 +13,10 @@ from typing import Literal
 TokenRegime = Literal["non_expiring", "refresh", "no_refresh"]
 TOKEN_REGIMES: tuple[str, ...] = ("non_expiring", "refresh", "no_refresh")
 STATUSES: tuple[str, ...] = ("Open", "Acknowledged", "Closed", "Archived")
+# The two applications every reset registers (see ``Emulator.reset``).
+CODE_APP_ID = "scf-emulator-code"
+CODE_APP_SECRET = "scf-emulator-code-secret"
+IMPLICIT_APP_ID = "scf-emulator-implicit"
 
 
 @dataclass(slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .models import CODE_APP_ID
 from .oauth import IssuedToken
 
 
@@ -106,7 +107,7 @@ class RemoteEmulator:
         body = {"client_id": client_id, "secret": secret, "redirect_uris": redirect_uris}
         return dict(self.call("POST", "/apps", {**body, **options}))
 
-    def add_redirect_uri(self, uri: str, client_id: str = "scf-emulator-code") -> None:
+    def add_redirect_uri(self, uri: str, client_id: str = CODE_APP_ID) -> None:
         self.call("POST", "/apps/redirect_uris", {"uri": uri, "client_id": client_id})
 
     def add_user(self, name: str, email: str, password: str = "password", **fields: Any) -> Any:
@@ -138,19 +139,17 @@ class RemoteEmulator:
     def add_comment(self, issue_id: int, user: int | str, text: str) -> None:
         self.call("POST", f"/issues/{issue_id}/comments", {"user": user, "comment": text})
 
-    def issue_token(self, user: int | str, client_id: str = "scf-emulator-code") -> IssuedToken:
+    def issue_token(self, user: int | str, client_id: str = CODE_APP_ID) -> IssuedToken:
         data = self.call("POST", "/tokens", {"user": user, "client_id": client_id})
         return _issued(data)
 
     def issue_tokens(
-        self, users: list[int | str], client_id: str = "scf-emulator-code"
+        self, users: list[int | str], client_id: str = CODE_APP_ID
     ) -> list[IssuedToken]:
         data = self.call("POST", "/tokens/bulk", {"users": users, "client_id": client_id})
         return [_issued(t) for t in data["tokens"]]
 
-    def issue_code(
-        self, user: int | str, client_id: str = "scf-emulator-code", **options: Any
-    ) -> str:
+    def issue_code(self, user: int | str, client_id: str = CODE_APP_ID, **options: Any) -> str:
         return str(
             self.call("POST", "/codes", {"user": user, "client_id": client_id, **options})["code"]
         )
@@ -164,7 +163,7 @@ class RemoteEmulator:
     def revoke(self, token: str) -> bool:
         return bool(self.call("POST", "/revoke", {"token": token})["revoked"])
 
-    def deauthorize(self, user: int | str, client_id: str = "scf-emulator-code") -> int:
+    def deauthorize(self, user: int | str, client_id: str = CODE_APP_ID) -> int:
         return int(
             self.call("POST", "/deauthorize", {"user": user, "client_id": client_id})["revoked"]
         )
