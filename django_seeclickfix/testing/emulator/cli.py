@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from .config import INVALID_TOKEN_BEHAVIOURS, Quirks
-from .core import Emulator, parse_rate_limit
+from .core import DEFAULT_RATE_LIMIT, Emulator, parse_rate_limit
 from .models import TOKEN_REGIMES
 from .requestlog import LoggedRequest
 from .seeds import SEEDS
@@ -82,7 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rate-limit",
         type=_rate_limit,
-        default=(20, 60.0),
+        default=DEFAULT_RATE_LIMIT,
         metavar="N/SECONDS",
         help="requests per window per client (default 20/60; 'off' to disable)",
     )
