@@ -48,13 +48,7 @@ def default_budget() -> Any:
     global _local_budget
     with _local_lock:
         if _local_budget is None:
-            _local_budget = RateBudget(
-                SETTINGS["RATE_LIMIT_REQUESTS"].default,
-                SETTINGS["RATE_LIMIT_PERIOD"].default,
-                store=MemoryStore(),
-                max_wait=SETTINGS["RATE_LIMIT_MAX_WAIT"].default,
-                hold_timeout=SETTINGS["REQUEST_DEADLINE"].default
-                + SETTINGS["READ_TIMEOUT"].default,
-                retry_after_default=SETTINGS["RETRY_AFTER_DEFAULT"].default,
+            _local_budget = RateBudget.from_values(
+                lambda name: SETTINGS[name].default, store=MemoryStore()
             )
         return _local_budget

@@ -35,6 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -267,14 +268,20 @@ class RateBudget:
         """The budget described by ``SEECLICKFIX`` (rate, period, wait, cache alias)."""
         from ..conf import app_settings
 
+        overrides.setdefault("store", DjangoCacheStore(app_settings.RATE_LIMIT_CACHE))
+        return cls.from_values(partial(getattr, app_settings), **overrides)
+
+    @classmethod
+    def from_values(cls, setting: Callable[[str], Any], **overrides: Any) -> RateBudget:
+        """The budget described by the ``SEECLICKFIX`` values ``setting(name)`` reads (the
+        configured ones, or the documented defaults without Django); ``store`` is required."""
         options: dict[str, Any] = {
-            "store": DjangoCacheStore(app_settings.RATE_LIMIT_CACHE),
-            "max_wait": app_settings.RATE_LIMIT_MAX_WAIT,
-            "hold_timeout": app_settings.REQUEST_DEADLINE + app_settings.READ_TIMEOUT,
-            "retry_after_default": app_settings.RETRY_AFTER_DEFAULT,
+            "max_wait": setting("RATE_LIMIT_MAX_WAIT"),
+            "hold_timeout": setting("REQUEST_DEADLINE") + setting("READ_TIMEOUT"),
+            "retry_after_default": setting("RETRY_AFTER_DEFAULT"),
+            **overrides,
         }
-        options.update(overrides)
-        return cls(app_settings.RATE_LIMIT_REQUESTS, app_settings.RATE_LIMIT_PERIOD, **options)
+        return cls(setting("RATE_LIMIT_REQUESTS"), setting("RATE_LIMIT_PERIOD"), **options)
 
     def __repr__(self) -> str:
         return (
