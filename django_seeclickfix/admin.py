@@ -78,13 +78,11 @@ class SeeClickFixAccountAdmin(AccountAdminBase):
     @admin.display(description=_("tokens"))
     def token_state(self, obj: SeeClickFixAccount) -> str:
         # Presence only, from the stored column: nothing is decrypted for the admin.
-        access = obj.__dict__.get("access_token") is not None
-        refresh = obj.__dict__.get("refresh_token") is not None
-        if not access:
+        if not obj.has_access_token:
             return str(_("none stored"))
         return str(
             _("access token and refresh token stored")
-            if refresh
+            if obj.has_refresh_token
             else _("access token stored (no refresh token)")
         )
 

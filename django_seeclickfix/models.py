@@ -163,6 +163,11 @@ class SeeClickFixAccount(models.Model):
         name = self.profile.get("name") if isinstance(self.profile, dict) else None
         return str(name) if name else f"#{self.scf_user_id}"
 
+    # Presence read from the stored column: nothing is decrypted.
+    @property
+    def has_access_token(self) -> bool:
+        return self.__dict__.get("access_token") is not None
+
     @property
     def has_refresh_token(self) -> bool:
         return self.__dict__.get("refresh_token") is not None

@@ -92,7 +92,7 @@ def _check_usable(account: SeeClickFixAccount) -> None:
             f"This SeeClickFix account was linked on environment {account.environment!r}; "
             f"this site is configured for {app_settings.ENVIRONMENT!r}."
         )
-    if account.__dict__.get("access_token") is None:
+    if not account.has_access_token:
         raise ReauthRequired("This SeeClickFix link holds no access token.")
 
 
