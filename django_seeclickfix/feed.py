@@ -41,7 +41,7 @@ from .client.client import ALL_STATUSES, MAX_PER_PAGE, SeeClickFixClient
 from .conf import app_settings
 from .exceptions import RateLimited, ReauthRequired, SeeClickFixError
 from .models import MAX_ERROR_LENGTH, AreaFeed, SeeClickFixAccount
-from .sync import SyncLock, due_accounts, requests_made, upsert_issue_rows
+from .sync import CacheLock, due_accounts, requests_made, upsert_issue_rows
 
 if TYPE_CHECKING:
     from .client import Issue, Page
@@ -230,15 +230,14 @@ def sync_area(area: Area, *, client: SeeClickFixClient) -> AreaResult:
     return result
 
 
-class AreaLock(SyncLock):
+class AreaLock(CacheLock):
     """One pass per area at a time: the per-account lock's cache, TTL and owner rule (a
     message delivered again after its worker died takes over its own lock)."""
 
     def __init__(self, area: str, owner: str | None = None) -> None:
-        super().__init__(0, owner)
         # Hashed: area names are free text, cache keys (Memcached's) are not.
         digest = hashlib.sha256(area.encode()).hexdigest()[:24]
-        self.key = f"{LOCK_PREFIX}:{app_settings.ENVIRONMENT}:{digest}"
+        super().__init__(f"{LOCK_PREFIX}:{app_settings.ENVIRONMENT}:{digest}", owner)
 
 
 def _record_error(area: Area, error: BaseException) -> None:

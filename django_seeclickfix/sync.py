@@ -311,16 +311,17 @@ def record_failure(account_id: int, error: BaseException) -> None:
 # one sync at a time per account --------------------------------------------------------------
 
 
-class SyncLock:
-    """A per-account lock in the shared cache (``RATE_LIMIT_CACHE``) with a time-to-live.
+class CacheLock:
+    """A lock on ``key`` in the shared cache (``RATE_LIMIT_CACHE``) with a time-to-live
+    (``SYNC_LOCK_TTL``).
 
     ``owner`` is the Celery task id: a message delivered again after its worker died carries the
     same id and may take over the lock its first delivery left behind, instead of waiting for
     ``SYNC_LOCK_TTL`` to pass.
     """
 
-    def __init__(self, account_id: int, owner: str | None = None) -> None:
-        self.key = f"{LOCK_PREFIX}:{account_id}"
+    def __init__(self, key: str, owner: str | None = None) -> None:
+        self.key = key
         self.owner = owner or uuid.uuid4().hex
         self.held = False
 
@@ -355,6 +356,13 @@ class SyncLock:
                 cache.delete(self.key)
         except Exception:
             logger.warning("Could not release %s; it expires by itself", self.key, exc_info=True)
+
+
+class SyncLock(CacheLock):
+    """One sync at a time per account."""
+
+    def __init__(self, account_id: int, owner: str | None = None) -> None:
+        super().__init__(f"{LOCK_PREFIX}:{account_id}", owner)
 
 
 def load_account(account_id: int) -> SeeClickFixAccount | None:
@@ -477,6 +485,7 @@ __all__ = [
     "SKIPPED",
     "SYNCED",
     "UNCHANGED",
+    "CacheLock",
     "SyncLock",
     "SyncResult",
     "claim_due_accounts",
