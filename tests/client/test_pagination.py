@@ -243,34 +243,20 @@ def test_unchanged_listing_costs_one_request_and_says_not_modified(rsps):
 def test_etag_is_remembered_only_after_the_walk_was_consumed(rsps):
     store = MemoryEtagStore()
     scf = SeeClickFixClient(BASE, BearerAuth("tok"), budget=Unlimited(), etag_store=store)
-    serve(
-        rsps,
-        "/profile/issues",
-        [
-            (
-                200,
-                issues_page([issue_json(1, "2024-01-01T10:00:00Z")], next_page=2),
-                {"ETag": '"a"'},
-            ),
-            (200, issues_page([issue_json(2, "2024-01-01T11:00:00Z")]), {"ETag": '"b"'}),
-        ],
-    )
+    two_pages = [
+        (
+            200,
+            issues_page([issue_json(1, "2024-01-01T10:00:00Z")], next_page=2),
+            {"ETag": '"a"'},
+        ),
+        (200, issues_page([issue_json(2, "2024-01-01T11:00:00Z")]), {"ETag": '"b"'}),
+    ]
+    serve(rsps, "/profile/issues", two_pages)
     pages = scf.my_issue_pages()
     next(pages)  # the consumer fails before finishing
     pages.close()
     assert store._data == {}
-    serve(
-        rsps,
-        "/profile/issues",
-        [
-            (
-                200,
-                issues_page([issue_json(1, "2024-01-01T10:00:00Z")], next_page=2),
-                {"ETag": '"a"'},
-            ),
-            (200, issues_page([issue_json(2, "2024-01-01T11:00:00Z")]), {"ETag": '"b"'}),
-        ],
-    )
+    serve(rsps, "/profile/issues", two_pages)
     list(scf.my_issue_pages())
     assert list(store._data.values()) == ['"a"']  # the first request's, the only conditional one
 
