@@ -7,11 +7,27 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from django_seeclickfix.testing.emulator import CODE_APP_ID, CODE_APP_SECRET
+
 UA = "emulator-tests/1.0"
+CALLBACK = "http://testserver/accounts/seeclickfix/login/callback/"
 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def exchange(http, emulator, grant_code: str, **extra: str) -> requests.Response:
+    """Trade an authorization code at the token endpoint, as the code-flow app."""
+    data = {
+        "grant_type": "authorization_code",
+        "code": grant_code,
+        "redirect_uri": CALLBACK,
+        "client_id": CODE_APP_ID,
+        "client_secret": CODE_APP_SECRET,
+    }
+    data.update(extra)
+    return http.post(f"{emulator.url}/oauth/token", data=data)
 
 
 @pytest.fixture

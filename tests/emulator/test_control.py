@@ -9,9 +9,7 @@ import pytest
 from django_seeclickfix.testing.emulator import RemoteEmulator
 from django_seeclickfix.testing.emulator.remote import RemoteError
 
-from .conftest import bearer
-
-CALLBACK = "http://testserver/accounts/seeclickfix/login/callback/"
+from .conftest import CALLBACK, bearer, exchange
 
 
 @pytest.fixture
@@ -70,16 +68,7 @@ def test_token_controls(remote, scf_emulator, http):
     pat = remote.personal_access_token("rita@example.com", expires_in=3600)
     assert http.get(f"{scf_emulator.api_url}/profile", headers=bearer(pat)).status_code == 200
     code = remote.issue_code("rita@example.com", redirect_uri=CALLBACK)
-    response = http.post(
-        f"{scf_emulator.url}/oauth/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": CALLBACK,
-            "client_id": "scf-emulator-code",
-            "client_secret": "scf-emulator-code-secret",
-        },
-    )
+    response = exchange(http, scf_emulator, code)
     assert response.status_code == 200
     assert remote.token_requests("authorization_code") == 1
     remote.add_redirect_uri("http://localhost:41234/accounts/seeclickfix/login/callback/")
@@ -158,17 +147,7 @@ def test_no_secret_reaches_the_log(scf_emulator, http):
     secrets = []
     code = scf_emulator.issue_code("resident", code_challenge="verifier-123")
     secrets += [code, "verifier-123", "scf-emulator-code-secret", "rita-demo-password"]
-    token = http.post(
-        f"{scf_emulator.url}/oauth/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": CALLBACK,
-            "client_id": "scf-emulator-code",
-            "client_secret": "scf-emulator-code-secret",
-            "code_verifier": "verifier-123",
-        },
-    ).json()
+    token = exchange(http, scf_emulator, code, code_verifier="verifier-123").json()
     secrets += [token["access_token"], token["refresh_token"]]
     http.get(f"{scf_emulator.api_url}/profile", headers=bearer(token["access_token"]))
     http.get(f"{scf_emulator.api_url}/profile", params={"access_token": token["access_token"]})

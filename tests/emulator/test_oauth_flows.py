@@ -7,7 +7,6 @@ from html import unescape
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-import requests
 
 from django_seeclickfix.testing.emulator import (
     CODE_APP_ID,
@@ -18,9 +17,7 @@ from django_seeclickfix.testing.emulator import (
     s256,
 )
 
-from .conftest import bearer
-
-CALLBACK = "http://testserver/accounts/seeclickfix/login/callback/"
+from .conftest import CALLBACK, bearer, exchange
 
 
 def authorize_url(emulator, **params: str) -> str:
@@ -31,18 +28,6 @@ def authorize_url(emulator, **params: str) -> str:
 
 def query_of(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-
-
-def exchange(http, emulator, grant_code: str, **extra: str) -> requests.Response:
-    data = {
-        "grant_type": "authorization_code",
-        "code": grant_code,
-        "redirect_uri": CALLBACK,
-        "client_id": CODE_APP_ID,
-        "client_secret": CODE_APP_SECRET,
-    }
-    data.update(extra)
-    return http.post(f"{emulator.url}/oauth/token", data=data)
 
 
 def hidden(html: str) -> dict[str, str]:

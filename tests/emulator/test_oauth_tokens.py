@@ -9,9 +9,7 @@ import pytest
 
 from django_seeclickfix.testing.emulator import CODE_APP_ID, CODE_APP_SECRET
 
-from .conftest import bearer
-
-CALLBACK = "http://testserver/accounts/seeclickfix/login/callback/"
+from .conftest import CALLBACK, bearer
 
 
 def refresh(http, emulator, refresh_token: str, client_id=CODE_APP_ID, secret=CODE_APP_SECRET):
