@@ -371,6 +371,11 @@ class UnlinkResult:
     revocation_scheduled: bool
 
 
+def _holds_tokens(account: SeeClickFixAccount) -> bool:
+    """A token is stored (read from the columns: nothing is decrypted)."""
+    return bool(account.__dict__.get("access_token") or account.__dict__.get("refresh_token"))
+
+
 def _can_remove_social_account(request: HttpRequest | None, social: SocialAccount) -> bool:
     """allauth's rule: never remove the last way a user can sign in."""
     from allauth.socialaccount.internal.flows.connect import validate_disconnect
@@ -394,7 +399,7 @@ def unlink_account(
         locked = SeeClickFixAccount.objects.select_for_update().filter(pk=account.pk).first()
         if locked is None:
             return UnlinkResult(False, False, False)
-        had_tokens = locked.__dict__.get("access_token") or locked.__dict__.get("refresh_token")
+        had_tokens = _holds_tokens(locked)
         if locked.status == AccountStatus.REVOKED and not had_tokens:
             return UnlinkResult(False, False, False)
         sealed = seal_revocation(locked) if had_tokens else None
@@ -451,7 +456,7 @@ def _on_social_account_deleted(sender: Any, instance: SocialAccount, **kwargs: A
 @receiver(pre_delete, sender=SeeClickFixAccount, dispatch_uid="seeclickfix_account_deleted")
 def _on_account_deleted(sender: Any, instance: SeeClickFixAccount, **kwargs: Any) -> None:
     # A deleted user (or row) must not leave a live grant behind at SeeClickFix.
-    if instance.__dict__.get("access_token") or instance.__dict__.get("refresh_token"):
+    if _holds_tokens(instance):
         sealed = seal_revocation(instance)
         if sealed is not None:
             schedule_revocation(sealed)
