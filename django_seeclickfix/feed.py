@@ -40,8 +40,8 @@ from django.utils import timezone
 from .client.client import ALL_STATUSES, MAX_PER_PAGE, SeeClickFixClient
 from .conf import app_settings
 from .exceptions import RateLimited, ReauthRequired, SeeClickFixError
-from .models import MAX_ERROR_LENGTH, AreaFeed, SeeClickFixAccount
-from .sync import CacheLock, due_accounts, requests_made, upsert_issue_rows
+from .models import AreaFeed, SeeClickFixAccount
+from .sync import CacheLock, due_accounts, error_text, requests_made, upsert_issue_rows
 
 if TYPE_CHECKING:
     from .client import Issue, Page
@@ -241,9 +241,8 @@ class AreaLock(CacheLock):
 
 
 def _record_error(area: Area, error: BaseException) -> None:
-    text = f"{type(error).__name__}: {error}"[:MAX_ERROR_LENGTH]
     AreaFeed.objects.filter(environment=app_settings.ENVIRONMENT, name=area.name).update(
-        last_error=text
+        last_error=error_text(error)
     )
 
 

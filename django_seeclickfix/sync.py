@@ -301,11 +301,15 @@ def sync_account(
     return result
 
 
+def error_text(error: BaseException) -> str:
+    """A failure as stored on its row (``last_sync_error``, ``AreaFeed.last_error``): its type
+    and message, cut to the column (no secrets: error texts never hold tokens)."""
+    return f"{type(error).__name__}: {error}"[:MAX_ERROR_LENGTH]
+
+
 def record_failure(account_id: int, error: BaseException) -> None:
-    """Keep the reason of the last failed sync on the account (no secrets: error texts never
-    hold tokens)."""
-    text = f"{type(error).__name__}: {error}"[:MAX_ERROR_LENGTH]
-    SeeClickFixAccount.objects.filter(pk=account_id).update(last_sync_error=text)
+    """Keep the reason of the last failed sync on the account."""
+    SeeClickFixAccount.objects.filter(pk=account_id).update(last_sync_error=error_text(error))
 
 
 # one sync at a time per account --------------------------------------------------------------
