@@ -246,29 +246,24 @@ def test_update_issue_moves_updated_at_and_shows_up_in_an_incremental_sync(scf_e
     token = scf_emulator.issue_token(rita).access_token
     high_water = max(i.updated_at for i in scf_emulator.state.issues_by_reporter[rita.id])
     mark = high_water.strftime("%Y-%m-%dT%H:%M:%SZ")
-    before = all_pages(
-        http,
-        scf_emulator,
-        "/profile/issues",
-        token,
-        status=EVERY_STATUS,
-        updated_at_after=mark,
-        sort="updated_at",
-        sort_direction="ASC",
-    )
+
+    def incremental_sync() -> list[dict]:
+        return all_pages(
+            http,
+            scf_emulator,
+            "/profile/issues",
+            token,
+            status=EVERY_STATUS,
+            updated_at_after=mark,
+            sort="updated_at",
+            sort_direction="ASC",
+        )
+
+    before = incremental_sync()
     target = min(scf_emulator.state.issues_by_reporter[rita.id], key=lambda i: i.updated_at).id
     assert target not in {i["id"] for i in before}
     scf_emulator.update_issue(target, status="closed", summary="Fixed pothole")
-    after = all_pages(
-        http,
-        scf_emulator,
-        "/profile/issues",
-        token,
-        status=EVERY_STATUS,
-        updated_at_after=mark,
-        sort="updated_at",
-        sort_direction="ASC",
-    )
+    after = incremental_sync()
     assert len(after) == len(before) + 1
     changed = after[-1]
     assert changed["id"] == target
