@@ -1,7 +1,7 @@
 """Fixtures of the security and reliability suite (see SECURITY.md for what each test proves).
 
-The OAuth helpers (``start``, ``callback``, ``mock_scf``…) are the linking tests' own, imported
-rather than copied, so both suites drive the flow the same way.
+The OAuth helpers (``start``, ``callback``, ``mock_scf``, the ``mocked`` fixture…) are the linking
+tests' own, imported rather than copied, so both suites drive the flow the same way.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from django.test import override_settings
 
 from django_seeclickfix import linking
 from django_seeclickfix.models import SeeClickFixAccount
-from tests.linking.conftest import BASE_SETTINGS
+from tests.linking.conftest import BASE_SETTINGS, mocked  # noqa: F401  (a fixture)
 
 ROOT_EXCEPTIONS = "django_seeclickfix.exceptions.SeeClickFixError"
+CALLBACK_URI = "http://testserver/accounts/seeclickfix/login/callback/"
+RELAY_URI = "http://testserver/accounts/seeclickfix/login/relay/"
 
 
 @pytest.fixture(autouse=True)

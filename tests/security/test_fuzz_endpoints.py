@@ -23,20 +23,27 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
 import pytest
 import requests
 import responses
 from django.core.cache import caches
 from django.db import transaction
-from django.test import Client, override_settings
+from django.test import Client
 from django.urls import reverse
 from hypothesis import event, given
 from hypothesis import strategies as st
 
 from django_seeclickfix.models import SeeClickFixAccount
-from tests.linking.conftest import CLIENT_ID, INFO_URL, PROFILE_URL, TOKEN_URL
+from tests.linking.conftest import (
+    CLIENT_ID,
+    INFO_URL,
+    PROFILE_URL,
+    TOKEN_URL,
+    provider_apps,
+    start,
+)
 
 from .conftest import assert_secure_headers, links
 from .strategies import fuzz_settings, json_values
@@ -229,9 +236,7 @@ def browser(ada: Any) -> Client:
     return client
 
 
-IMPLICIT_APP = override_settings(
-    SOCIALACCOUNT_PROVIDERS={"seeclickfix": {"APPS": [{"client_id": CLIENT_ID, "secret": ""}]}}
-)
+IMPLICIT_APP = provider_apps(secret="")
 
 
 @pytest.fixture
@@ -248,9 +253,8 @@ def implicit_state(browser: Client) -> str:
 
 
 def _start(client: Client) -> str:
-    response = client.post(reverse("seeclickfix_login"), {"process": "connect"})
-    assert response.status_code == 302
-    return parse_qs(urlsplit(response["Location"]).query)["state"][0]
+    _, params = start(client)
+    return str(params["state"])
 
 
 def _wrong_state(real: str) -> st.SearchStrategy[str | None]:

@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
@@ -37,16 +36,15 @@ from tests.linking.conftest import (
     calls_to,
     mock_scf,
     profile_body,
+    provider_apps,
     scf_settings,
     start,
 )
 
-from .conftest import assert_secure_headers, links
+from .conftest import CALLBACK_URI, RELAY_URI, assert_secure_headers, links
 
 pytestmark = pytest.mark.django_db
 
-CALLBACK_URI = "http://testserver/accounts/seeclickfix/login/callback/"
-RELAY_URI = "http://testserver/accounts/seeclickfix/login/relay/"
 HOSTILE_NEXT = [
     "https://evil.example/",
     "//evil.example",
@@ -61,20 +59,6 @@ HOSTILE_NEXT = [
     " //evil.example",
     "https:evil.example",
 ]
-
-
-def apps(client_id: str = CLIENT_ID, secret: str = SECRET) -> Any:
-    return override_settings(
-        SOCIALACCOUNT_PROVIDERS={
-            "seeclickfix": {"APPS": [{"client_id": client_id, "secret": secret}]}
-        }
-    )
-
-
-@pytest.fixture
-def mocked() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield rsps
 
 
 def implicit_scf(rsps: responses.RequestsMock, uid: str = CLIENT_ID) -> None:
@@ -93,7 +77,7 @@ def finish_at(client: Client, endpoint: str, state: str | None, **fields: str) -
 
 
 def flow_apps(endpoint: str) -> Any:
-    return apps(secret="") if endpoint == "relay" else apps()
+    return provider_apps(secret="") if endpoint == "relay" else provider_apps()
 
 
 def nothing_sent(rsps: responses.RequestsMock) -> bool:
@@ -170,9 +154,10 @@ def test_state_is_bound_to_the_app_it_started_with(client, ada, mocked, endpoint
     client.force_login(ada)
     answer_both_flows(mocked)
     secret = "" if endpoint == "relay" else SECRET
-    with apps(secret=secret):
+    with provider_apps(secret=secret):
         _, params = start(client)
-    with apps(client_id="another-app", secret=secret):
+    another_app = {"APPS": [{"client_id": "another-app", "secret": secret}]}
+    with override_settings(SOCIALACCOUNT_PROVIDERS={"seeclickfix": another_app}):
         response = finish_at(client, endpoint, params["state"])
     assert_refused_before_any_request(response, mocked)
 
@@ -253,7 +238,7 @@ def test_state_is_single_use_even_when_the_first_use_failed(client, ada, mocked,
 def test_relay_error_consumes_the_state_and_sends_nothing(client, ada, mocked, error):
     client.force_login(ada)
     implicit_scf(mocked)
-    with apps(secret=""):
+    with provider_apps(secret=""):
         _, params = start(client)
         response = finish_at(client, "relay", params["state"], error=error)
         assert response.status_code in (302, 400)
@@ -267,7 +252,7 @@ def test_relay_error_consumes_the_state_and_sends_nothing(client, ada, mocked, e
 def test_relay_replay_after_a_successful_link_is_refused(client, ada, mocked):
     client.force_login(ada)
     implicit_scf(mocked)
-    with apps(secret=""):
+    with provider_apps(secret=""):
         _, params = start(client)
         assert finish_at(client, "relay", params["state"]).status_code == 302
         sent = len(mocked.calls)
@@ -383,7 +368,7 @@ def test_hostile_next_through_the_implicit_flow_lands_on_the_default_page(
 ):
     client.force_login(ada)
     implicit_scf(mocked)
-    with apps(secret=""):
+    with provider_apps(secret=""):
         _, params = start(client, next_url=hostile)
         response = finish_at(client, "relay", params["state"])
     assert response.status_code == 302
@@ -549,7 +534,7 @@ def test_relay_scope_is_stored_as_printable_ascii(client, ada, mocked):
     """A NUL in the fragment's scope made PostgreSQL refuse the row (a 500 on the relay)."""
     client.force_login(ada)
     implicit_scf(mocked)
-    with apps(secret=""):
+    with provider_apps(secret=""):
         _, params = start(client)
         response = finish_at(client, "relay", params["state"], scope="read\x00 write\u2603")
     assert response.status_code == 302

@@ -40,6 +40,8 @@ from django_seeclickfix.models import SeeClickFixAccount
 from django_seeclickfix.testing.configure import emulator_settings
 from tests.celery_app import app as celery_app
 
+from .conftest import CALLBACK_URI
+
 pytestmark = pytest.mark.django_db
 
 PREFIX = "SNTNL"
@@ -47,7 +49,6 @@ CLIENT_SECRET = f"{PREFIX}-client-secret-{real_secrets.token_hex(8)}"
 PASSWORD = f"{PREFIX}-password-{real_secrets.token_hex(8)}"
 SERVICE_EMAIL = "service@city.example"
 APP_ID = "scf-sentinel-app"
-CALLBACK_URI = "http://testserver/accounts/seeclickfix/login/callback/"
 LOGGERS = [
     "",
     "django",
