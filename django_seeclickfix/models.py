@@ -34,13 +34,7 @@ class SeeClickFixAccountQuerySet(models.QuerySet["SeeClickFixAccount"]):
     def usable(self) -> SeeClickFixAccountQuerySet:
         """Accounts background jobs may act as: active link, active site user, linked in the
         configured environment."""
-        from .conf import app_settings
-
-        return self.filter(
-            status=AccountStatus.ACTIVE,
-            user__is_active=True,
-            environment=app_settings.ENVIRONMENT,
-        )
+        return self.for_environment().filter(status=AccountStatus.ACTIVE, user__is_active=True)
 
     def for_environment(self, environment: str | None = None) -> SeeClickFixAccountQuerySet:
         from .conf import app_settings

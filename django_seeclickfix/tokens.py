@@ -299,8 +299,9 @@ def client_for_account(account: SeeClickFixAccount) -> SeeClickFixClient:
 def client_for_user(user: AbstractBaseUser | AnonymousUser) -> SeeClickFixClient:
     """``client_for_account`` for ``user``'s account in the configured environment."""
     account = (
-        SeeClickFixAccount.objects.select_related("user")
-        .filter(user_id=user.pk, environment=app_settings.ENVIRONMENT)
+        SeeClickFixAccount.objects.for_environment()
+        .select_related("user")
+        .filter(user_id=user.pk)
         .first()
         if user.pk is not None
         else None

@@ -23,7 +23,8 @@ def account_for(user: object) -> SeeClickFixAccount | None:
     if pk is None or not getattr(user, "is_authenticated", False):
         return None
     return (
-        SeeClickFixAccount.objects.filter(user_id=pk, environment=app_settings.ENVIRONMENT)
+        SeeClickFixAccount.objects.for_environment()
+        .filter(user_id=pk)
         .select_related("user")
         .first()
     )
