@@ -112,13 +112,10 @@ class Application:
             scheme = (request.headers.get("authorization") or "").split(" ", 1)[0].lower()
             if scheme:
                 ctx.auth_kind = scheme if scheme in ("bearer", "basic") else "other"
-            fault_name: str | None = None
             response = self._pipeline(ctx)
             fault = ctx.notes.pop("fault", None)
-            if fault is not None:
-                fault_name = fault.kind
             self._finish(ctx, response)
-            self._log(ctx, response, fault_name)
+            self._log(ctx, response, fault.kind if fault is not None else None)
             return response
 
     def _route(self, request: Request) -> tuple[Route | None, dict[str, str], bool]:
