@@ -16,6 +16,9 @@ from .conf import app_settings
 from .linking import unlink_account
 from .models import SeeClickFixAccount
 
+# Where account_for_request keeps (user pk, account) on the request.
+_CACHE_KEY = "_seeclickfix_account"
+
 
 def account_for(user: object) -> SeeClickFixAccount | None:
     """The user's SeeClickFix account in the configured environment, if any."""
@@ -30,11 +33,25 @@ def account_for(user: object) -> SeeClickFixAccount | None:
     )
 
 
+def account_for_request(request: HttpRequest, user: object = None) -> SeeClickFixAccount | None:
+    """``account_for(user)`` (default: ``request.user``), read once per request: a page and the
+    template tags on it share the query."""
+    if user is None:
+        user = request.user
+    pk = getattr(user, "pk", None)
+    cached = getattr(request, _CACHE_KEY, None)
+    if cached is not None and cached[0] == pk:
+        return cached[1]  # type: ignore[no-any-return]
+    account = account_for(user)
+    setattr(request, _CACHE_KEY, (pk, account))
+    return account
+
+
 @never_cache
 @require_GET
 @login_required
 def status(request: HttpRequest) -> HttpResponse:
-    account = account_for(request.user)
+    account = account_for_request(request)
     return render(
         request,
         "seeclickfix/status.html",

@@ -21,11 +21,9 @@ from django import template
 from django.urls import reverse
 
 from ..models import SeeClickFixAccount
-from ..views import account_for
+from ..views import account_for, account_for_request
 
 register = template.Library()
-
-_CACHE_KEY = "_seeclickfix_account"
 
 
 def _account(context: template.Context) -> SeeClickFixAccount | None:
@@ -33,13 +31,9 @@ def _account(context: template.Context) -> SeeClickFixAccount | None:
     user = getattr(request, "user", None) or context.get("user")
     if user is None:
         return None
-    cache = getattr(request, _CACHE_KEY, None) if request is not None else None
-    if cache is not None and cache[0] == user.pk:
-        return cache[1]  # type: ignore[no-any-return]
-    account = account_for(user)
-    if request is not None:
-        setattr(request, _CACHE_KEY, (user.pk, account))
-    return account
+    if request is None:
+        return account_for(user)
+    return account_for_request(request, user)
 
 
 def _state(account: SeeClickFixAccount | None) -> str:
