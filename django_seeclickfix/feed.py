@@ -54,7 +54,6 @@ LOCK_PREFIX = "scf:feed-lock"
 SYNCED = "synced"
 UNCHANGED = "unchanged"
 LOCKED = "locked"
-FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -272,7 +271,6 @@ def run_feed(*, owner: str | None = None) -> dict[str, Any]:
                 if isinstance(err, RateLimited | ReauthRequired):
                     raise
                 logger.warning("SeeClickFix area %r failed: %s", area.name, type(err).__name__)
-                summaries.append({"area": area.name, "outcome": FAILED})
                 first_error = first_error or err
             finally:
                 lock.release()
@@ -338,7 +336,6 @@ def coverage(now: datetime | None = None) -> Coverage:
 
 
 __all__ = [
-    "FAILED",
     "LOCKED",
     "SYNCED",
     "UNCHANGED",
