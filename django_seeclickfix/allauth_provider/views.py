@@ -171,12 +171,9 @@ def _check_audience(provider: SeeClickFixProvider, access_token: str) -> str | N
     Where SeeClickFix answers token info (Doorkeeper's default), the token must be ours."""
     try:
         info = oauth_client(provider.app).token_info(access_token)
-    except APIError as err:
-        if err.status == 404:
-            return None  # no token-info endpoint at this host: nothing to check against
-        logger.info("SeeClickFix sign-in stopped: token info failed (%s)", type(err).__name__)
-        return flow.E_TOKEN
     except SeeClickFixError as err:
+        if isinstance(err, APIError) and err.status == 404:
+            return None  # no token-info endpoint at this host: nothing to check against
         logger.info("SeeClickFix sign-in stopped: token info failed (%s)", type(err).__name__)
         return flow.E_TOKEN
     application = info.get("application")
