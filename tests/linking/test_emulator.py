@@ -50,6 +50,12 @@ def follow_back(client, location):
     return client.get(parts.path, dict(parse_qsl(parts.query)))
 
 
+def authorize_at_emulator(client, emulator, who, **start_args):
+    """Start the flow here, approve it at the emulator as ``who``, follow the way back."""
+    response, _ = start(client, **start_args)
+    return follow_back(client, emulator.complete_authorization(response["Location"], who))
+
+
 @pytest.mark.django_db
 def test_code_flow_with_pkce_against_the_emulator(client, ada, emulator):
     client.force_login(ada)
@@ -109,8 +115,7 @@ def test_disconnect_revokes_at_the_emulator(
     client, ada, emulator, django_capture_on_commit_callbacks, eager_tasks
 ):
     client.force_login(ada)
-    response, _ = start(client)
-    follow_back(client, emulator.complete_authorization(response["Location"], "resident"))
+    authorize_at_emulator(client, emulator, "resident")
     account = SeeClickFixAccount.objects.get()
     access, refresh = account.access_token, account.refresh_token
     with django_capture_on_commit_callbacks(execute=True):
@@ -125,8 +130,7 @@ def test_disconnect_of_a_token_the_emulator_no_longer_knows(
     client, ada, emulator, django_capture_on_commit_callbacks, eager_tasks
 ):
     client.force_login(ada)
-    response, _ = start(client)
-    follow_back(client, emulator.complete_authorization(response["Location"], "resident"))
+    authorize_at_emulator(client, emulator, "resident")
     emulator.deauthorize("resident")  # the user removed the app on SeeClickFix's side
     emulator.clear_log()
     with django_capture_on_commit_callbacks(execute=True):
@@ -208,8 +212,7 @@ def test_sixteen_threads_cause_exactly_one_refresh(ada, emulator):
 def test_signup_then_login_with_seeclickfix_against_the_emulator(client, emulator):
     from django.contrib.auth import get_user_model
 
-    response, _ = start(client, process="login")
-    follow_back(client, emulator.complete_authorization(response["Location"], "newcomer"))
+    authorize_at_emulator(client, emulator, "newcomer", process="login")
     user = get_user_model().objects.get()
     assert client.session["_auth_user_id"] == str(user.pk)
     first = SeeClickFixAccount.objects.get()
@@ -217,8 +220,7 @@ def test_signup_then_login_with_seeclickfix_against_the_emulator(client, emulato
     assert first.scf_user_id == emulator.user("newcomer").id
 
     client.logout()
-    response, _ = start(client, process="login")
-    follow_back(client, emulator.complete_authorization(response["Location"], "newcomer"))
+    authorize_at_emulator(client, emulator, "newcomer", process="login")
     assert client.session["_auth_user_id"] == str(user.pk)
     again = SeeClickFixAccount.objects.get()
     assert again.pk == first.pk
