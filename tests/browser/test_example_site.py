@@ -17,6 +17,7 @@ import pytest
 
 from tests.browser.stack import ElmCityStack, Site
 from tests.browser.steps import Steps
+from tests.workers import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -81,11 +82,12 @@ def emulator_saw(stack: ElmCityStack, method: str, path: str, status: int) -> bo
 
 
 def wait_for_emulator(stack: ElmCityStack, method: str, path: str, status: int) -> None:
-    deadline = time.monotonic() + BACKGROUND / 1000
-    while not emulator_saw(stack, method, path, status):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the emulator never answered {method} {path} with {status}")
-        time.sleep(0.2)
+    wait_for(
+        lambda: emulator_saw(stack, method, path, status),
+        timeout=BACKGROUND / 1000,
+        interval=0.2,
+        what=f"the emulator to answer {method} {path} with {status}",
+    )
 
 
 def test_code_flow(elmcity: ElmCityStack, page: Any, steps: Callable[[str], Steps]) -> None:
