@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 from django.core.cache import caches
-from django.db.models import Count
 from django.utils import timezone
 
-from django_seeclickfix.models import SeeClickFixAccount, SeeClickFixIssue
+from django_seeclickfix.models import SeeClickFixAccount
 from tests.celery_app import app as celery_app
+from tests.jobs.conftest import link_emulator_user
 
 assert celery_app.main == "scf_tests"  # tasks are sent through its memory:// broker
 
@@ -25,15 +25,6 @@ NEW_HAVEN = (41.30, -72.93)
 HARTFORD = (41.76, -72.68)
 LISTING = "/api/v2/issues"
 NEW_HAVEN_AREA = {"NAME": "new-haven", "PLACE_URL": "new-haven"}
-
-
-def assert_no_duplicates() -> None:
-    """No SeeClickFix issue has two rows."""
-    assert not (
-        SeeClickFixIssue.objects.values("environment", "scf_id")
-        .annotate(n=Count("id"))
-        .filter(n__gt=1)
-    )
 
 
 @dataclass
@@ -51,19 +42,10 @@ class FeedWorld:
         return self.emulator.generate_users(1, prefix=prefix)[0]
 
     def link(self, scf_user: Any, **fields: Any) -> SeeClickFixAccount:
-        token = self.emulator.issue_token(scf_user)
         user = fields.pop("user", None) or self.django_user_model.objects.create_user(
             f"site-{scf_user.id}"
         )
-        fields.setdefault("environment", "emulator")
-        return SeeClickFixAccount.objects.create(
-            user=user,
-            scf_user_id=scf_user.id,
-            access_token=token.access_token,
-            refresh_token=token.refresh_token,
-            expires_at=timezone.now() + timedelta(seconds=token.expires_in or 7200),
-            **fields,
-        )
+        return link_emulator_user(self.emulator, scf_user, user, **fields)
 
     def linked_resident(self, prefix: str = "linked", **fields: Any) -> tuple[Any, Any]:
         scf_user = self.resident(prefix)

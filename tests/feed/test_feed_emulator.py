@@ -15,8 +15,9 @@ from django_seeclickfix import feed, sync, tasks
 from django_seeclickfix.client.parsing import format_timestamp
 from django_seeclickfix.exceptions import RateLimited, TransientError
 from django_seeclickfix.models import AccountStatus, AreaFeed, SeeClickFixIssue
+from tests.jobs.conftest import assert_no_duplicates
 
-from .conftest import HARTFORD, LISTING, NEW_HAVEN_AREA, assert_no_duplicates
+from .conftest import HARTFORD, LISTING, NEW_HAVEN_AREA
 
 pytestmark = pytest.mark.django_db
 

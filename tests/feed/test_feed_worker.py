@@ -11,9 +11,10 @@ from django.utils import timezone
 from django_seeclickfix import tasks
 from django_seeclickfix.client.parsing import format_timestamp
 from django_seeclickfix.models import AreaFeed, SeeClickFixIssue
+from tests.jobs.conftest import assert_no_duplicates
 from tests.workers import wait_for
 
-from .conftest import LISTING, assert_no_duplicates
+from .conftest import LISTING
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -18,9 +18,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 from django.core.cache import caches
+from django.db.models import Count
 from django.test import override_settings
 
-from django_seeclickfix.models import SeeClickFixAccount
+from django_seeclickfix.models import SeeClickFixAccount, SeeClickFixIssue
 from tests.celery_app import app as celery_app
 
 BASE = "https://seeclickfix.com"
@@ -50,6 +51,32 @@ def _jobs_settings():
             caches[alias].clear()
         yield
         caches["default"].clear()
+
+
+def link_emulator_user(
+    emulator: Any, scf_user: Any, user: Any, **fields: Any
+) -> SeeClickFixAccount:
+    """``scf_user`` of the emulator linked to site user ``user``, with a token the emulator
+    issued (tests of jobs and of the feed)."""
+    token = emulator.issue_token(scf_user)
+    fields.setdefault("environment", "emulator")
+    return SeeClickFixAccount.objects.create(
+        user=user,
+        scf_user_id=scf_user.id,
+        access_token=token.access_token,
+        refresh_token=token.refresh_token,
+        expires_at=datetime.now(UTC) + timedelta(seconds=token.expires_in or 7200),
+        **fields,
+    )
+
+
+def assert_no_duplicates() -> None:
+    """No SeeClickFix issue has two rows."""
+    assert not (
+        SeeClickFixIssue.objects.values("environment", "scf_id")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+    )
 
 
 @pytest.fixture

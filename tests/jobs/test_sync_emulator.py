@@ -10,7 +10,9 @@ from django.utils import timezone
 
 from django_seeclickfix import sync
 from django_seeclickfix.exceptions import ReauthRequired, TransientError
-from django_seeclickfix.models import AccountStatus, SeeClickFixAccount, SeeClickFixIssue
+from django_seeclickfix.models import AccountStatus, SeeClickFixIssue
+
+from .conftest import link_emulator_user
 
 pytestmark = pytest.mark.django_db
 
@@ -29,14 +31,8 @@ def linked(scf_emulator_settings, django_user_model):
             created_at=timezone.now() - timedelta(days=400, minutes=n),
             updated_at=timezone.now() - timedelta(days=300, minutes=230 - n),
         )
-    token = emulator.issue_token(scf_user)
-    account = SeeClickFixAccount.objects.create(
-        user=django_user_model.objects.create_user("sync-emulator"),
-        environment="emulator",
-        scf_user_id=scf_user.id,
-        access_token=token.access_token,
-        refresh_token=token.refresh_token,
-        expires_at=timezone.now() + timedelta(seconds=token.expires_in or 7200),
+    account = link_emulator_user(
+        emulator, scf_user, django_user_model.objects.create_user("sync-emulator")
     )
     emulator.clear_log()
     return emulator, scf_user, account

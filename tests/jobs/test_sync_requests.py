@@ -12,7 +12,9 @@ import pytest
 from django.utils import timezone
 
 from django_seeclickfix import sync
-from django_seeclickfix.models import SeeClickFixAccount, SeeClickFixIssue
+from django_seeclickfix.models import SeeClickFixIssue
+
+from .conftest import link_emulator_user
 
 pytestmark = pytest.mark.django_db
 
@@ -24,15 +26,7 @@ def account(scf_emulator_settings, django_user_model):
     newest = timezone.now() - timedelta(hours=1)
     for n in range(200):
         emulator.add_issue(scf_user, updated_at=newest - timedelta(minutes=n))
-    token = emulator.issue_token(scf_user)
-    return SeeClickFixAccount.objects.create(
-        user=django_user_model.objects.create_user("requests"),
-        environment="emulator",
-        scf_user_id=scf_user.id,
-        access_token=token.access_token,
-        refresh_token=token.refresh_token,
-        expires_at=timezone.now() + timedelta(seconds=token.expires_in or 7200),
-    )
+    return link_emulator_user(emulator, scf_user, django_user_model.objects.create_user("requests"))
 
 
 def api_requests(emulator, action):

@@ -10,7 +10,6 @@ import contextlib
 from datetime import timedelta
 
 import pytest
-from django.db.models import Count
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
@@ -22,6 +21,8 @@ from django_seeclickfix.models import (
     SeeClickFixIssue,
 )
 from tests.workers import wait_for
+
+from .conftest import assert_no_duplicates, link_emulator_user
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -37,31 +38,13 @@ def link(emulator, django_user_model, count: int, issues: int = 3) -> list[SeeCl
                 created_at=timezone.now() - timedelta(days=30, minutes=n),
                 updated_at=timezone.now() - timedelta(days=20, minutes=n),
             )
-        token = emulator.issue_token(scf_user)
         site_user = django_user_model.objects.create_user(f"site-{scf_user.id}")
-        linked.append(
-            SeeClickFixAccount.objects.create(
-                user=site_user,
-                environment="emulator",
-                scf_user_id=scf_user.id,
-                access_token=token.access_token,
-                refresh_token=token.refresh_token,
-                expires_at=timezone.now() + timedelta(seconds=token.expires_in or 7200),
-            )
-        )
+        linked.append(link_emulator_user(emulator, scf_user, site_user))
     return linked
 
 
 def synced_count() -> int:
     return SeeClickFixAccount.objects.filter(last_synced_at__isnull=False).count()
-
-
-def assert_no_duplicates() -> None:
-    assert (
-        not SeeClickFixIssue.objects.values("environment", "scf_id")
-        .annotate(n=Count("id"))
-        .filter(n__gt=1)
-    )
 
 
 def test_a_pass_over_many_accounts_completes(scf_emulator_settings, scf_worker, django_user_model):
