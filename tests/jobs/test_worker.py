@@ -47,6 +47,21 @@ def synced_count() -> int:
     return SeeClickFixAccount.objects.filter(last_synced_at__isnull=False).count()
 
 
+def sync_slowly_in(worker, emulator, django_user_model) -> SeeClickFixAccount:
+    """An account of 250 issues whose sync runs in ``worker`` at 1.5 s a page (until the test
+    clears the emulator's faults); returns once its first page is committed."""
+    (account,) = link(emulator, django_user_model, 1, issues=250)
+    emulator.faults.add(r"^/api/v2/profile/issues", "latency", delay=1.5)
+    tasks.sync_account.delay(account.pk)
+    wait_for(
+        lambda: SeeClickFixAccount.objects.get(pk=account.pk).sync_cursor,
+        timeout=20,
+        what="the first page to be committed",
+        worker=worker,
+    )
+    return account
+
+
 def test_a_pass_over_many_accounts_completes(scf_emulator_settings, scf_worker, django_user_model):
     accounts = link(scf_emulator_settings, django_user_model, 30, issues=4)
 
@@ -67,17 +82,8 @@ def test_a_pool_process_killed_mid_sync_leaves_no_duplicates_and_the_account_com
     scf_emulator_settings, scf_worker_factory, django_user_model
 ):
     emulator = scf_emulator_settings
-    (account,) = link(emulator, django_user_model, 1, issues=250)
-    emulator.faults.add(r"^/api/v2/profile/issues", "latency", delay=1.5)
     worker = scf_worker_factory(concurrency=1)
-
-    tasks.sync_account.delay(account.pk)
-    wait_for(
-        lambda: SeeClickFixAccount.objects.get(pk=account.pk).sync_cursor,
-        timeout=20,
-        what="the first page to be committed",
-        worker=worker,
-    )
+    account = sync_slowly_in(worker, emulator, django_user_model)
     stored_before = SeeClickFixIssue.objects.count()
     assert 0 < stored_before < 250
     requests_before = len(emulator.requests("/api/v2/profile/issues"))
@@ -103,17 +109,8 @@ def test_a_worker_killed_outright_is_recovered_by_redelivery_after_a_restart(
     scf_emulator_settings, scf_worker_factory, django_user_model
 ):
     emulator = scf_emulator_settings
-    (account,) = link(emulator, django_user_model, 1, issues=250)
-    emulator.faults.add(r"^/api/v2/profile/issues", "latency", delay=1.5)
     worker = scf_worker_factory(concurrency=1, visibility_timeout=4)
-
-    tasks.sync_account.delay(account.pk)
-    wait_for(
-        lambda: SeeClickFixAccount.objects.get(pk=account.pk).sync_cursor,
-        timeout=20,
-        what="the first page to be committed",
-        worker=worker,
-    )
+    account = sync_slowly_in(worker, emulator, django_user_model)
     worker.kill()  # main process and pool: the message stays unacknowledged in Redis
     emulator.faults.clear()
     worker.start()
