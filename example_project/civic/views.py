@@ -28,7 +28,7 @@ from django_seeclickfix.conf import app_settings
 from django_seeclickfix.exceptions import ReauthRequired, SeeClickFixError
 from django_seeclickfix.models import SeeClickFixAccount, SeeClickFixAction, SeeClickFixIssue
 from django_seeclickfix.tasks import sync_account
-from django_seeclickfix.views import account_for
+from django_seeclickfix.views import account_for_request
 
 from .forms import CommentForm, DetailsForm, WhereWhatForm
 from .spots import BY_KEY, CENTER
@@ -62,7 +62,7 @@ def _actions(account: SeeClickFixAccount | None) -> Any:
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    account = account_for(request.user)
+    account = account_for_request(request)
     issues = SeeClickFixIssue.objects.none()
     if account is not None and account.status != SeeClickFixAccount.Status.REVOKED:
         issues = account.issues.order_by("-scf_updated_at", "-scf_id")
@@ -85,7 +85,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def sync_now(request: HttpRequest) -> HttpResponse:
-    account = account_for(request.user)
+    account = account_for_request(request)
     if not _usable(account):
         messages.error(request, _("Connect SeeClickFix first."))
     else:
@@ -107,7 +107,7 @@ def _own_issue(account: SeeClickFixAccount | None, scf_id: int) -> SeeClickFixIs
 @require_http_methods(["GET", "POST"])
 @login_required
 def issue_detail(request: HttpRequest, scf_id: int) -> HttpResponse:
-    account = account_for(request.user)
+    account = account_for_request(request)
     issue = _own_issue(account, scf_id)
     form = CommentForm(request.POST or None)
     if request.method == "POST":
@@ -188,7 +188,7 @@ def _cannot_report(request: HttpRequest, err: SeeClickFixError) -> HttpResponse:
 @login_required
 def report(request: HttpRequest) -> HttpResponse:
     """Step 1: where and what. Submits (GET) to step 2."""
-    if not _usable(account_for(request.user)):
+    if not _usable(account_for_request(request)):
         messages.info(request, _("Connect SeeClickFix to report an issue from here."))
         return redirect("dashboard")
     try:
@@ -203,7 +203,7 @@ def report(request: HttpRequest) -> HttpResponse:
 @login_required
 def report_details(request: HttpRequest) -> HttpResponse:
     """Step 2: the request type's questions and a description; POST queues the report."""
-    if not _usable(account_for(request.user)):
+    if not _usable(account_for_request(request)):
         messages.info(request, _("Connect SeeClickFix to report an issue from here."))
         return redirect("dashboard")
     source = request.POST if request.method == "POST" else request.GET
