@@ -24,7 +24,6 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from django.db.models import Count
 from django.test import override_settings
 from django.utils import timezone
 
@@ -34,6 +33,7 @@ from django_seeclickfix.jobs import RETRYABLE
 from django_seeclickfix.models import AccountStatus, SeeClickFixAccount, SeeClickFixIssue
 from django_seeclickfix.signals import reauth_required
 from django_seeclickfix.testing.configure import emulator_settings
+from tests.jobs.conftest import assert_no_duplicates, link_emulator_user
 
 from .conftest import fresh_grant
 
@@ -96,14 +96,8 @@ def linked(scf_emulator, django_user_model, django_capture_on_commit_callbacks):
                 created_at=now - timedelta(days=400, minutes=n),
                 updated_at=now - timedelta(days=300, minutes=ISSUES - n),
             )
-        token = scf_emulator.issue_token(scf_user)
-        account = SeeClickFixAccount.objects.create(
-            user=django_user_model.objects.create_user("faults"),
-            environment="emulator",
-            scf_user_id=scf_user.id,
-            access_token=token.access_token,
-            refresh_token=token.refresh_token,
-            expires_at=now + timedelta(seconds=token.expires_in or 7200),
+        account = link_emulator_user(
+            scf_emulator, scf_user, django_user_model.objects.create_user("faults")
         )
         scf_emulator.clear_log()
         yield Linked(scf_emulator, scf_user, account, django_capture_on_commit_callbacks)
@@ -127,12 +121,7 @@ def after_first_page(action: Callable[[], None]) -> Any:
 def assert_every_issue_once(linked: Linked) -> None:
     stored = SeeClickFixIssue.objects.filter(account=linked.account)
     assert stored.count() == ISSUES
-    assert not (
-        SeeClickFixIssue.objects.values("environment", "scf_id")
-        .annotate(n=Count("id"))
-        .filter(n__gt=1)
-        .exists()
-    )
+    assert_no_duplicates()
     expected = {i.id for i in linked.emulator.state.issues_by_reporter[linked.scf_user.id]}
     assert set(stored.values_list("scf_id", flat=True)) == expected
 
