@@ -22,7 +22,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.db.models.query_utils import DeferredAttribute
 
-from .conf import app_settings
+from .conf import GENERATE_KEY, app_settings
 from .exceptions import TokenDecryptionError
 
 # Prefix of the serialized form (dumpdata): loaddata recognises it and keeps the ciphertext.
@@ -55,8 +55,7 @@ def multifernet() -> MultiFernet:
     if not keys:
         raise ImproperlyConfigured(
             'SEECLICKFIX["TOKEN_KEYS"] is empty: tokens cannot be stored or read. Add a key made '
-            'with: python -c "from cryptography.fernet import Fernet; '
-            'print(Fernet.generate_key().decode())"'
+            f"with: {GENERATE_KEY}"
         )
     return _fernet_for(keys)
 

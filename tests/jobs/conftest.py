@@ -22,12 +22,13 @@ from django.db.models import Count
 from django.test import override_settings
 
 from django_seeclickfix.models import SeeClickFixAccount, SeeClickFixIssue
+from tests import settings as base_settings
 from tests.celery_app import app as celery_app
 
 BASE = "https://seeclickfix.com"
 API = f"{BASE}/api/v2"
 EASTERN = timezone(timedelta(hours=-5))
-TOKEN_KEYS = ["Dq6gRjFzc2x5yM0QvQ1m0V0Q2lO0l6kK1s8P3n0Y7dE="]
+TOKEN_KEYS = base_settings.SEECLICKFIX["TOKEN_KEYS"]
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
 
