@@ -20,6 +20,8 @@ PROFILE_URL = f"{HOST}/api/v2/profile"
 KEY = settings.SEECLICKFIX["TOKEN_KEYS"][0]
 CLIENT_ID = "test-client-id"
 SECRET = "test-client-secret"
+CALLBACK_URI = "http://testserver/accounts/seeclickfix/login/callback/"
+RELAY_URI = "http://testserver/accounts/seeclickfix/login/relay/"
 
 BASE_SETTINGS = {
     "TOKEN_KEYS": [KEY],
@@ -46,6 +48,22 @@ def _linking_settings():
     with scf_settings():
         yield
     cache.clear()
+
+
+@pytest.fixture
+def ada(django_user_model):
+    return django_user_model.objects.create_user("ada", email="ada@site.example", password="pw")
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return django_user_model.objects.create_user("bob", email="bob@site.example", password="pw")
+
+
+def assert_secure_headers(response):
+    """What every callback and relay response carries (no referrer, no caching)."""
+    assert response["Referrer-Policy"] == "no-referrer", response
+    assert "no-store" in response["Cache-Control"], response
 
 
 @pytest.fixture

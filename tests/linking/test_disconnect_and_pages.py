@@ -22,11 +22,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def ada(django_user_model):
-    return django_user_model.objects.create_user("ada", email="ada@site.example", password="pw")
-
-
-@pytest.fixture
 def linked(client, ada, mocked):
     client.force_login(ada)
     mock_scf(mocked)

@@ -17,11 +17,9 @@ from django_seeclickfix.exceptions import ReauthRequired
 from django_seeclickfix.models import SeeClickFixAccount
 from django_seeclickfix.testing.configure import emulator_settings
 
-from .conftest import start
+from .conftest import RELAY_URI, start
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
-
-RELAY_URI = "http://testserver/accounts/seeclickfix/login/relay/"
 
 
 @pytest.fixture
@@ -37,11 +35,6 @@ def implicit_emulator(scf_emulator):
         **emulator_settings(scf_emulator, client_id="scf-emulator-implicit", secret=None)
     ):
         yield scf_emulator
-
-
-@pytest.fixture
-def ada(django_user_model):
-    return django_user_model.objects.create_user("ada", password="pw")
 
 
 def follow_back(client, location):

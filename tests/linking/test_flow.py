@@ -17,11 +17,14 @@ from django_seeclickfix.models import SeeClickFixAccount
 from django_seeclickfix.signals import account_linked
 
 from .conftest import (
+    CALLBACK_URI,
     CLIENT_ID,
     INFO_URL,
     PROFILE_URL,
+    RELAY_URI,
     SECRET,
     TOKEN_URL,
+    assert_secure_headers,
     callback,
     calls_to,
     mock_scf,
@@ -33,24 +36,6 @@ from .conftest import (
 )
 
 pytestmark = pytest.mark.django_db
-
-CALLBACK_URI = "http://testserver/accounts/seeclickfix/login/callback/"
-RELAY_URI = "http://testserver/accounts/seeclickfix/login/relay/"
-
-
-@pytest.fixture
-def ada(django_user_model):
-    return django_user_model.objects.create_user("ada", email="ada@site.example", password="pw")
-
-
-@pytest.fixture
-def bob(django_user_model):
-    return django_user_model.objects.create_user("bob", email="bob@site.example", password="pw")
-
-
-def assert_secure(response):
-    assert response["Referrer-Policy"] == "no-referrer"
-    assert "no-store" in response["Cache-Control"]
 
 
 def assert_clean_redirect(response):
@@ -71,7 +56,7 @@ def test_connect_code_flow_with_pkce_links_and_encrypts(client, ada, mocked):
     client.force_login(ada)
     endpoint = mock_scf(mocked)
     response, params = start(client, next_url="/after/")
-    assert_secure(response)
+    assert_secure_headers(response)
     assert response["Location"].startswith("https://seeclickfix.com/oauth/authorize?")
     assert params["client_id"] == CLIENT_ID
     assert params["response_type"] == "code"
@@ -82,7 +67,7 @@ def test_connect_code_flow_with_pkce_links_and_encrypts(client, ada, mocked):
     with_commit = callback(client, params["state"])
     assert with_commit.status_code == 302
     assert with_commit["Location"] == "/after/"
-    assert_secure(with_commit)
+    assert_secure_headers(with_commit)
     assert_clean_redirect(with_commit)
 
     (form,) = endpoint.forms
@@ -269,7 +254,7 @@ def test_account_linked_to_another_user_is_refused_and_nothing_changes(client, a
     response = callback(client, params["state"])
     assert response.status_code == 409
     assert "already connected to another user" in response.content.decode()
-    assert_secure(response)
+    assert_secure_headers(response)
     assert SeeClickFixAccount.objects.values_list("pk", "user_id", "token_version").get() == before
     assert SeeClickFixAccount.objects.get().access_token == "at-1"
     assert list(SocialAccount.objects.all()) == [ada_social]
@@ -329,7 +314,7 @@ def test_missing_or_forged_state_makes_no_token_request(client, ada, mocked, sta
     start(client)  # a real state exists in the session, but is not the one sent
     response = callback(client, state)
     assert response.status_code == 400
-    assert_secure(response)
+    assert_secure_headers(response)
     assert "invalid or has expired" in response.content.decode()
     assert not calls_to(mocked, TOKEN_URL)
     assert_nothing_linked()
@@ -546,7 +531,7 @@ def test_implicit_flow_relay_page_and_post(client, ada, mocked):
 
         page = client.get(reverse("seeclickfix_relay"))
         assert page.status_code == 200
-        assert_secure(page)
+        assert_secure_headers(page)
         csp = page["Content-Security-Policy"]
         assert "default-src 'none'" in csp
         nonce = csp.split("'nonce-")[1].split("'")[0]
@@ -569,7 +554,7 @@ def test_implicit_flow_relay_page_and_post(client, ada, mocked):
         )
     assert response.status_code == 302
     assert response["Location"] == "/after/"
-    assert_secure(response)
+    assert_secure_headers(response)
     assert not calls_to(mocked, TOKEN_URL)
     account = SeeClickFixAccount.objects.get()
     assert account.access_token == "implicit-at"

@@ -31,16 +31,6 @@ def sealed(access="at", refresh="rt", expires_in=7200):
     return unseal_tokens(seal_tokens(token, received_at=now))
 
 
-@pytest.fixture
-def ada(django_user_model):
-    return django_user_model.objects.create_user("ada", password="pw")
-
-
-@pytest.fixture
-def bob(django_user_model):
-    return django_user_model.objects.create_user("bob", password="pw")
-
-
 def test_sealed_bundle_round_trip_hides_the_tokens():
     now = timezone.now()
     token = TokenResponse("secret-at", "Bearer", 60, "secret-rt", "read", now)

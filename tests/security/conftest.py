@@ -16,11 +16,17 @@ from django.test import override_settings
 
 from django_seeclickfix import linking
 from django_seeclickfix.models import SeeClickFixAccount
-from tests.linking.conftest import BASE_SETTINGS, mocked  # noqa: F401  (a fixture)
+from tests.linking.conftest import (  # noqa: F401  (ada, bob, mocked: fixtures)
+    BASE_SETTINGS,
+    CALLBACK_URI,
+    RELAY_URI,
+    ada,
+    assert_secure_headers,
+    bob,
+    mocked,
+)
 
 ROOT_EXCEPTIONS = "django_seeclickfix.exceptions.SeeClickFixError"
-CALLBACK_URI = "http://testserver/accounts/seeclickfix/login/callback/"
-RELAY_URI = "http://testserver/accounts/seeclickfix/login/relay/"
 
 
 @pytest.fixture(autouse=True)
@@ -30,16 +36,6 @@ def _security_settings() -> Iterator[None]:
     with override_settings(SEECLICKFIX=dict(BASE_SETTINGS)):
         yield
     caches["default"].clear()
-
-
-@pytest.fixture
-def ada(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_user("ada", email="ada@site.example", password="pw")
-
-
-@pytest.fixture
-def bob(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_user("bob", email="bob@site.example", password="pw")
 
 
 def links() -> int:
@@ -63,8 +59,3 @@ def fresh_grant(emulator: Any, user: Any) -> Any:
         issued.access_token, "Bearer", issued.expires_in, issued.refresh_token, None, None
     )
     return linking.unseal_tokens(linking.seal_tokens(response, received_at=timezone.now()))
-
-
-def assert_secure_headers(response: Any) -> None:
-    assert response["Referrer-Policy"] == "no-referrer", response
-    assert "no-store" in response["Cache-Control"], response
