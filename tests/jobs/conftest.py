@@ -58,15 +58,15 @@ def link_emulator_user(
     emulator: Any, scf_user: Any, user: Any, **fields: Any
 ) -> SeeClickFixAccount:
     """``scf_user`` of the emulator linked to site user ``user``, with a token the emulator
-    issued (tests of jobs and of the feed)."""
+    issued (tests of jobs, of the feed and of concurrency); ``fields`` override the rest."""
     token = emulator.issue_token(scf_user)
     fields.setdefault("environment", "emulator")
+    fields.setdefault("expires_at", datetime.now(UTC) + timedelta(seconds=token.expires_in or 7200))
     return SeeClickFixAccount.objects.create(
         user=user,
         scf_user_id=scf_user.id,
         access_token=token.access_token,
         refresh_token=token.refresh_token,
-        expires_at=datetime.now(UTC) + timedelta(seconds=token.expires_in or 7200),
         **fields,
     )
 

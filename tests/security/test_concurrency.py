@@ -27,6 +27,7 @@ from django_seeclickfix.models import (
     SeeClickFixAccount,
     SeeClickFixAction,
 )
+from tests.jobs.conftest import link_emulator_user
 from tests.workers import wait_for
 
 from .conftest import fresh_grant
@@ -36,13 +37,10 @@ TOKEN = r"^/oauth/token$"
 
 def linked_account(emulator: Any, user: Any, *, expires_in: float) -> SeeClickFixAccount:
     scf_user = emulator.user("resident")
-    issued = emulator.issue_token(scf_user)
-    return SeeClickFixAccount.objects.create(
-        user=user,
-        environment="emulator",
-        scf_user_id=scf_user.id,
-        access_token=issued.access_token,
-        refresh_token=issued.refresh_token,
+    return link_emulator_user(
+        emulator,
+        scf_user,
+        user,
         expires_at=timezone.now() + timedelta(seconds=expires_in),
         profile={"id": scf_user.id, "name": scf_user.name},
     )
