@@ -61,7 +61,7 @@ def callback_cost(emulator: Any) -> CallbackCost:
         back = browser.get(reverse("seeclickfix_callback"), {"code": code, "state": sent["state"]})
     assert back.status_code == 302, back.status_code
     account = SeeClickFixAccount.objects.get(user=user)
-    assert account.scf_user_id == ref(scf_user)
+    assert account.user_scf_id == ref(scf_user)
     outbound = [f"{entry['method']} {entry['path']}" for entry in api_log(emulator, since)]
     user.delete()  # its account too: later passes must not find it
     return CallbackCost(outbound=outbound, queries=len(captured.captured_queries))

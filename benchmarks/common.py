@@ -263,7 +263,7 @@ def link_accounts(
         account = SeeClickFixAccount.objects.create(
             user=user,
             environment="emulator",
-            scf_user_id=ref(scf_user),
+            user_scf_id=ref(scf_user),
             access_token=token.access_token,
             refresh_token=token.refresh_token,
             expires_at=now + timedelta(seconds=token.expires_in or 7200),

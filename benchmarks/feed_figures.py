@@ -12,7 +12,7 @@ made one pass. Then ``changes`` of those issues change on SeeClickFix, and one p
 runs through the library's real code, in this process, on the emulator's real HTTP:
 
 - ``requests_per_pass_feed``: ``feed.run_feed()`` (goal: ``ceil(changes / 100)``);
-- ``requests_per_pass_per_user``: ``sync.sync_account()`` for every account, as
+- ``requests_per_pass_per_user``: ``sync.sync_now()`` for every account, as
   ``sync_all_accounts`` would queue them (``users`` expected: one request each). With
   ``sample``, that many accounts (the changed ones first, then unchanged ones) are synced and
   the measured requests per unchanged and per changed account are scaled to ``users``; the
@@ -83,7 +83,7 @@ def _link_everyone(emulator: Any, users: int) -> tuple[list[Any], list[int]]:
             SeeClickFixAccount(
                 user=by_name[f"feedbench-{r.id}"],
                 environment="emulator",
-                scf_user_id=r.id,
+                user_scf_id=r.id,
                 access_token=emulator.issue_token(r).access_token,
                 sync_cursor=old,
                 profile={"id": r.id, "name": r.name},
@@ -121,7 +121,7 @@ def feed_figures(
     from django.test import override_settings
 
     from django_seeclickfix import feed, sync
-    from django_seeclickfix.models import AreaFeed, SeeClickFixAccount, SeeClickFixIssue
+    from django_seeclickfix.models import SeeClickFixAccount, SeeClickFixAreaFeed, SeeClickFixIssue
     from django_seeclickfix.testing.configure import emulator_settings
     from django_seeclickfix.testing.emulator import Emulator
 
@@ -154,16 +154,16 @@ def feed_figures(
             accounts = list(
                 SeeClickFixAccount.objects.filter(pk__in=account_ids).select_related("user")
             )
-            accounts.sort(key=lambda a: a.scf_user_id not in changed_reporters)  # changed first
+            accounts.sort(key=lambda a: a.user_scf_id not in changed_reporters)  # changed first
             synced = accounts if sample is None or sample >= users else accounts[:sample]
             per_account: dict[bool, list[int]] = {True: [], False: []}
             for account in synced:
                 since = _last_seq(emulator)
-                result = sync.sync_account(account)
-                per_account[account.scf_user_id in changed_reporters].append(
+                result = sync.sync_now(account)
+                per_account[account.user_scf_id in changed_reporters].append(
                     _api_requests(emulator, since)
                 )
-                if account.scf_user_id in changed_reporters and result.unchanged:
+                if account.user_scf_id in changed_reporters and result.unchanged:
                     raise AssertionError("a per-user sync missed its account's change")
             measured = sum(per_account[True]) + sum(per_account[False])
             if len(synced) == users:
@@ -172,7 +172,7 @@ def feed_figures(
                 # Scale each kind of account by its own measured cost.
                 mean = {k: sum(v) / len(v) for k, v in per_account.items() if v}
                 per_user = mean[True] * changes + mean.get(False, mean[True]) * (users - changes)
-            AreaFeed.objects.all().delete()
+            SeeClickFixAreaFeed.objects.all().delete()
             transaction.set_rollback(True)  # leave the database as it was
     finally:
         emulator.stop()

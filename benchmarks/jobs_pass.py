@@ -101,7 +101,7 @@ def queries_for_one_page(emulator: Any, size: int) -> int:
     SeeClickFixAccount.objects.filter(pk=account_id).update(profile_synced_at=timezone.now())
     account = load_account(account_id)
     with CaptureQueriesContext(connection) as captured:
-        result = sync.sync_account(account)
+        result = sync.sync_now(account)
     assert (result.pages, result.issues) == (1, size)
     return len(captured.captured_queries)
 

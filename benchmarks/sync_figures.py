@@ -43,7 +43,7 @@ def api_requests(emulator: Any, action: Callable[[], object]) -> int:
 def sync_now(account_id: int) -> Any:
     from django_seeclickfix import sync
 
-    return sync.sync_account(load_account(account_id))
+    return sync.sync_now(load_account(account_id))
 
 
 @dataclass
@@ -128,14 +128,14 @@ def sync_peak_bytes(emulator: Any, issues: int) -> tuple[int, int]:
     """(issues stored, peak heap bytes above the start) of a cold sync of ``issues`` issues."""
     (account_id,) = link_accounts(emulator, 1, 0, prefix=f"memory{issues}")
     account = load_account(account_id)
-    generate_issues(emulator, account.scf_user_id, issues)
+    generate_issues(emulator, account.user_scf_id, issues)
     from django_seeclickfix import sync
 
     # Imports, connections and caches warm, outside the measurement.
     (warm_id,) = link_accounts(emulator, 1, 1, prefix=f"warm{issues}")
     sync_now(warm_id)
 
-    result, peak = traced_peak(lambda: sync.sync_account(account))
+    result, peak = traced_peak(lambda: sync.sync_now(account))
     return result.issues, peak
 
 

@@ -1,115 +1,32 @@
-"""Post to SeeClickFix as a user from a task, at most once.
+"""Post to SeeClickFix as a user from a task, at most once: the queueing side.
 
 A task can run more than once: Celery retries it after a timeout, and delivers it again when
 its worker died (``acks_late``). For a POST that would mean two comments. So every post is a
 :class:`~django_seeclickfix.models.SeeClickFixAction` row keyed by the caller's ``request_id``:
-
-1. :func:`queue_comment` / :func:`queue_issue` store the row (``pending``) and queue the task
-   when the caller's transaction commits. The same ``request_id`` again returns the same row.
-2. The task (:func:`perform`) locks the row and marks it ``in_flight`` (with its task id and a
-   lease of ``TASK_TIME_LIMIT`` seconds) and commits, *then* posts.
-3. The outcome is stored: ``succeeded`` (with the created id when SeeClickFix sent one),
-   ``moderated`` (a 202: SeeClickFix holds it for review; a success, not a retry) or ``failed``
-   (refused: 404, 403, 422 with the field errors, or the link needs reconnecting).
-
-A run that finds the row ``in_flight`` cannot know whether the earlier POST arrived, so it first
-looks on SeeClickFix: for a comment, one on that issue by this user with this text made since
-the row was created; for an issue, one this user reported since then at the same spot with the
-same description. Found: stored as the result, nothing posted. Not found: posted. A row
-``in_flight`` under another task id whose lease has not run out belongs to a run that may still
-be posting; this run waits (retries) until the lease ends.
-
-Limits: a moderated submission is invisible until a moderator approves it, so if a worker dies
-between SeeClickFix's 202 and the row's update, the re-run cannot see it and posts again (the
-moderator gets two). The lease assumes the prefork pool's hard time limit (a worker past its
-lease is dead); with thread or gevent pools Celery cannot enforce hard limits.
+:func:`queue_comment` / :func:`queue_issue` store the row (``pending``) and queue the task when
+the caller's transaction commits; the same ``request_id`` again returns the same row. The task
+posts it through :mod:`~django_seeclickfix.posting`, which explains how a re-run finds out
+whether an earlier run already posted.
 """
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
-from django.utils import timezone
-
-from .conf import app_settings
-from .exceptions import APIError, RateLimited, ReauthRequired, TransientError, ValidationError
-from .models import (
-    MAX_ERROR_LENGTH,
-    ActionKind,
-    ActionStatus,
-    SeeClickFixAccount,
-    SeeClickFixAction,
-)
+from . import tasks
+from .exceptions import AccountUnavailable, ActionConflict
+from .models import ActionKind, SeeClickFixAccount, SeeClickFixAction
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
 
-    from .client import Comment, Created, Issue, SeeClickFixClient
-
-logger = logging.getLogger(__name__)
-
-# How far back a re-run looks for its earlier attempt: clocks of this site and SeeClickFix
-# may disagree a little.
-CLOCK_SKEW = timedelta(minutes=5)
-# Coordinates that differ by less than this are the same spot (about a metre).
-SAME_SPOT = 1e-5
-
-
-class ActionInFlight(Exception):
-    """Another run holds the action's lease; try again in ``retry_after`` seconds."""
-
-    def __init__(self, retry_after: float) -> None:
-        super().__init__(f"Another run is posting this action; retry in {retry_after:.0f} s.")
-        self.retry_after = retry_after
-
-
-class ActionConflict(ValueError):
-    """A ``request_id`` was used again for a different action."""
-
-
-@dataclass(frozen=True)
-class ActionResult:
-    """What the task returns (also readable from the row)."""
-
-    action_id: int
-    request_id: str
-    status: str
-    result_scf_id: int | None
-    error: str
-
-    @classmethod
-    def of(cls, action: SeeClickFixAction) -> ActionResult:
-        return cls(
-            action_id=action.pk,
-            request_id=action.request_id,
-            status=action.status,
-            result_scf_id=action.result_scf_id,
-            error=action.error,
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-# queueing ------------------------------------------------------------------------------------
-
 
 def _account_of(who: SeeClickFixAccount | AbstractBaseUser) -> SeeClickFixAccount:
-    from .tokens import AccountUnavailable
-
     if isinstance(who, SeeClickFixAccount):
         return who
-    account = (
-        SeeClickFixAccount.objects.filter(user_id=who.pk, environment=app_settings.ENVIRONMENT)
-        .order_by("pk")
-        .first()
-    )
+    account = SeeClickFixAccount.objects.for_user(who)
     if account is None:
         raise AccountUnavailable("This user has not connected SeeClickFix.")
     return account
@@ -146,8 +63,6 @@ def _queue(
     if not action.is_final:
         # A second queueing of an unfinished action is harmless (the runs coordinate through
         # the row) and recovers a message a broker restart lost.
-        from . import tasks
-
         task = tasks.add_comment if kind == ActionKind.COMMENT else tasks.create_issue
         task.delay_on_commit(action.pk)
     return action
@@ -205,223 +120,4 @@ def get_action(request_id: str) -> SeeClickFixAction | None:
     return SeeClickFixAction.objects.filter(request_id=request_id).first()
 
 
-# performing ----------------------------------------------------------------------------------
-
-
-def _claim(action_id: int, task_id: str, kind: str | None) -> tuple[SeeClickFixAction, bool]:
-    """Lock the row and take the lease. Returns the row and whether an earlier run may have
-    posted (the row was ``in_flight``)."""
-    with transaction.atomic():
-        action = (
-            SeeClickFixAction.objects.select_for_update()
-            .select_related("account__user")
-            .get(pk=action_id)
-        )
-        if kind is not None and action.kind != kind:
-            raise ValueError(f"Action {action_id} is a {action.kind!r}, not a {kind!r}.")
-        if action.is_final:
-            return action, False
-        now = timezone.now()
-        maybe_sent = action.status == ActionStatus.IN_FLIGHT
-        if (
-            maybe_sent
-            and action.task_id != task_id
-            and action.lease_until is not None
-            and action.lease_until > now
-        ):
-            raise ActionInFlight((action.lease_until - now).total_seconds())
-        action.status = ActionStatus.IN_FLIGHT
-        action.task_id = task_id
-        action.lease_until = now + timedelta(seconds=app_settings.TASK_TIME_LIMIT)
-        action.attempts += 1
-        if action.sent_at is None:
-            action.sent_at = now
-        action.save(
-            update_fields=["status", "task_id", "lease_until", "attempts", "sent_at", "updated_at"]
-        )
-    return action, maybe_sent
-
-
-def _finish(
-    action: SeeClickFixAction,
-    status: str,
-    *,
-    result_id: int | None = None,
-    result: Mapping[str, Any] | None = None,
-    error: str = "",
-) -> SeeClickFixAction:
-    action.status = status
-    action.result_scf_id = result_id
-    action.result = dict(result or {})
-    action.error = error[:MAX_ERROR_LENGTH]
-    action.lease_until = None
-    action.completed_at = timezone.now() if status in SeeClickFixAction.FINAL else None
-    action.save(
-        update_fields=[
-            "status",
-            "result_scf_id",
-            "result",
-            "error",
-            "lease_until",
-            "completed_at",
-            "updated_at",
-        ]
-    )
-    return action
-
-
-def _same_text(a: str | None, b: str | None) -> bool:
-    return " ".join((a or "").split()) == " ".join((b or "").split())
-
-
-def _since(action: SeeClickFixAction) -> datetime:
-    return action.created_at - CLOCK_SKEW
-
-
-def find_posted_comment(client: SeeClickFixClient, action: SeeClickFixAction) -> Comment | None:
-    """This user's comment with this text on the issue, made since the action was created."""
-    assert action.issue_scf_id is not None
-    since = _since(action)
-    matches = [
-        comment
-        for comment in client.list_comments(action.issue_scf_id)
-        if comment.commenter is not None
-        and comment.commenter.id == action.account.scf_user_id
-        and _same_text(comment.text, action.payload.get("text"))
-        and (comment.created_at is None or comment.created_at >= since)
-    ]
-    return matches[-1] if matches else None
-
-
-def find_reported_issue(client: SeeClickFixClient, action: SeeClickFixAction) -> Issue | None:
-    """An issue this user reported since the action was created, at the same spot, with the
-    same description (when one was given)."""
-    payload = action.payload
-    since = _since(action)
-    for issue in client.iter_my_issues(updated_after=since):
-        if issue.created_at is not None and issue.created_at < since:
-            continue
-        if issue.lat is None or issue.lng is None:
-            continue
-        if abs(issue.lat - float(payload["lat"])) > SAME_SPOT:
-            continue
-        if abs(issue.lng - float(payload["lng"])) > SAME_SPOT:
-            continue
-        if "description" in payload and not _same_text(issue.description, payload["description"]):
-            continue
-        return issue
-    return None
-
-
-def _post(client: SeeClickFixClient, action: SeeClickFixAction) -> Created[Any]:
-    payload = action.payload
-    if action.kind == ActionKind.COMMENT:
-        assert action.issue_scf_id is not None
-        return client.add_comment(action.issue_scf_id, str(payload["text"]))
-    return client.create_issue(
-        lat=float(payload["lat"]),
-        lng=float(payload["lng"]),
-        request_type_id=payload["request_type_id"],
-        answers=payload.get("answers") or {},
-        address=payload.get("address"),
-        summary=payload.get("summary"),
-        description=payload.get("description"),
-    )
-
-
-def _reconcile(client: SeeClickFixClient, action: SeeClickFixAction) -> SeeClickFixAction | None:
-    found: Comment | Issue | None
-    if action.kind == ActionKind.COMMENT:
-        found = find_posted_comment(client, action)
-    else:
-        found = find_reported_issue(client, action)
-    if found is None:
-        return None
-    logger.info(
-        "SeeClickFix action %s (%s) was posted by an earlier run; not posting again",
-        action.pk,
-        action.request_id,
-    )
-    return _finish(action, ActionStatus.SUCCEEDED, result_id=found.id, result=found.raw)
-
-
-def _error_text(err: BaseException) -> str:
-    if isinstance(err, ValidationError):
-        fields = "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(err.errors.items()))
-        return f"{err} ({fields})" if fields else str(err)
-    return f"{type(err).__name__}: {err}"
-
-
-def perform(
-    action_id: int,
-    *,
-    task_id: str,
-    kind: str | None = None,
-    client: SeeClickFixClient | None = None,
-) -> ActionResult:
-    """Post action ``action_id`` unless it is done, or was posted by an earlier run.
-
-    Raises ``ActionInFlight`` (another run holds the lease), ``TransientError`` and
-    ``RateLimited`` (retry the task); everything else ends in a stored outcome.
-    """
-    from .tokens import client_for_account
-
-    action, maybe_sent = _claim(action_id, task_id, kind)
-    if action.is_final:
-        return ActionResult.of(action)
-    try:
-        if client is None:
-            client = client_for_account(action.account)
-        if maybe_sent and _reconcile(client, action) is not None:
-            return ActionResult.of(action)
-        try:
-            created = _post(client, action)
-        except RateLimited:
-            # Refused before anything was created (the budget, a 429): nothing to look for
-            # next time.
-            _finish(action, ActionStatus.PENDING)
-            raise
-    except ReauthRequired as err:
-        _finish(action, ActionStatus.FAILED, error=_error_text(err))
-        return ActionResult.of(action)
-    except (TransientError, RateLimited):
-        # The row stays in_flight (or pending) for the retry; free the lease for it.
-        SeeClickFixAction.objects.filter(pk=action.pk).update(lease_until=None)
-        raise
-    except APIError as err:
-        _finish(action, ActionStatus.FAILED, result=_body(err), error=_error_text(err))
-        return ActionResult.of(action)
-    status = ActionStatus.MODERATED if created.moderated else ActionStatus.SUCCEEDED
-    _finish(action, status, result_id=created.id, result=created.raw)
-    return ActionResult.of(action)
-
-
-def _body(err: APIError) -> dict[str, Any]:
-    return dict(err.body) if isinstance(err.body, Mapping) else {}
-
-
-def give_up(action_id: int, error: BaseException) -> None:
-    """Mark an action that ran out of retries as failed (``sent_at`` tells whether it may
-    have reached SeeClickFix)."""
-    SeeClickFixAction.objects.filter(pk=action_id).exclude(
-        status__in=list(SeeClickFixAction.FINAL)
-    ).update(
-        status=ActionStatus.FAILED,
-        error=_error_text(error)[:MAX_ERROR_LENGTH],
-        lease_until=None,
-        completed_at=timezone.now(),
-    )
-
-
-__all__ = [
-    "ActionConflict",
-    "ActionInFlight",
-    "ActionResult",
-    "find_posted_comment",
-    "find_reported_issue",
-    "get_action",
-    "give_up",
-    "perform",
-    "queue_comment",
-    "queue_issue",
-]
+__all__ = ["get_action", "queue_comment", "queue_issue"]

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from .exceptions import ReauthRequired, SeeClickFixError
-from .models import AreaFeed, SeeClickFixAccount, SeeClickFixAction, SeeClickFixIssue
+from .models import SeeClickFixAccount, SeeClickFixAction, SeeClickFixAreaFeed, SeeClickFixIssue
 from .tasks import sync_account
 from .tokens import force_refresh, mark_reauth_required
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     AccountAdminBase = admin.ModelAdmin[SeeClickFixAccount]
     IssueAdminBase = admin.ModelAdmin[SeeClickFixIssue]
     ActionAdminBase = admin.ModelAdmin[SeeClickFixAction]
-    AreaFeedAdminBase = admin.ModelAdmin[AreaFeed]
+    AreaFeedAdminBase = admin.ModelAdmin[SeeClickFixAreaFeed]
 else:  # ModelAdmin is generic only in the type stubs
     AccountAdminBase = IssueAdminBase = ActionAdminBase = AreaFeedAdminBase = admin.ModelAdmin
 
@@ -38,7 +38,7 @@ class SeeClickFixAccountAdmin(AccountAdminBase):
         "__str__",
         "user",
         "environment",
-        "scf_user_id",
+        "user_scf_id",
         "status",
         "expires_at",
         "last_synced_at",
@@ -51,7 +51,7 @@ class SeeClickFixAccountAdmin(AccountAdminBase):
         "user",
         "social_account",
         "environment",
-        "scf_user_id",
+        "user_scf_id",
         "token_state",
         "token_type",
         "expires_at",
@@ -70,7 +70,7 @@ class SeeClickFixAccountAdmin(AccountAdminBase):
     actions = ("refresh_tokens", "mark_reauth", "sync_now")
 
     def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
-        return (_user_search_field(), "user__email", "=scf_user_id")
+        return (_user_search_field(), "user__email", "=user_scf_id")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # accounts are created by connecting SeeClickFix, never by hand
@@ -176,7 +176,7 @@ class SeeClickFixActionAdmin(ActionAdminBase):
         return False  # the record is what makes retries post once; editing it would break that
 
 
-@admin.register(AreaFeed)
+@admin.register(SeeClickFixAreaFeed)
 class AreaFeedAdmin(AreaFeedAdminBase):
     """Where the area change feed stands (``SEECLICKFIX["AREAS"]``). Read-only: the cursor moves
     only with committed pages. Deleting a row restarts its area from ``FEED_BACKFILL``."""

@@ -9,5 +9,6 @@ class SeeClickFixConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Imported for their side effects: system checks, allauth signal receivers.
-        from . import checks, linking  # noqa: F401
+        # Deferred to ready() (models cannot load earlier): they register the system checks and
+        # the signal receivers of linking and unlinking.
+        from . import checks, linking, unlinking  # noqa: F401

@@ -23,7 +23,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .conf import SETTINGS
+from django.conf import settings
+
+from .conf import SETTINGS, app_settings
 
 SYNC_ALL = "django_seeclickfix.tasks.sync_all_accounts"
 REFRESH_TOKENS = "django_seeclickfix.tasks.refresh_expiring_tokens"
@@ -34,11 +36,7 @@ def _value(name: str, config: Mapping[str, Any] | None) -> Any:
     spec = SETTINGS[name]
     if config is not None:
         return spec.validate(name, config.get(name, spec.default))
-    from django.conf import settings
-
     if settings.configured:
-        from .conf import app_settings
-
         return getattr(app_settings, name)
     return spec.validate(name, spec.default)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from celery import current_app
 from cryptography.fernet import Fernet
 from django.apps import AppConfig
 from django.conf import settings
@@ -163,8 +164,6 @@ def check_rate_limit_cache(
 def _celery_eager() -> bool:
     if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
         return True
-    from celery import current_app
-
     return bool(current_app.conf.task_always_eager)
 
 

@@ -165,8 +165,8 @@ def _service_account(name: str, value: Any) -> dict[str, Any] | None:
 
 
 AREA_KEYS = frozenset({"NAME", "PLACE_URL", "BBOX"})
-AREA_NAME_MAX_LENGTH = 100  # AreaFeed.name
-PLACE_URL_MAX_LENGTH = 200  # fits AreaFeed.definition
+AREA_NAME_MAX_LENGTH = 100  # SeeClickFixAreaFeed.name
+PLACE_URL_MAX_LENGTH = 200  # fits SeeClickFixAreaFeed.definition
 
 
 def _bbox_ok(bbox: Any) -> bool:
@@ -363,7 +363,8 @@ SETTINGS: dict[str, Setting] = {
         _areas,
         "Areas for the change feed: [{'NAME': 'city', 'PLACE_URL': 'new-haven'}] or "
         "[{'NAME': 'box', 'BBOX': [min_lat, min_lng, max_lat, max_lng]}]. Each has its own "
-        "cursor in the database (AreaFeed); changing an area's PLACE_URL or BBOX restarts it.",
+        "cursor in the database (SeeClickFixAreaFeed); changing an area's PLACE_URL or BBOX "
+        "restarts it.",
     ),
     "FEED_INTERVAL": Setting(
         300,

@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+# The longest error text stored on a row (``last_sync_error``, an action's ``error``...).
+MAX_ERROR_LENGTH = 500
+
 # Attributes that must not travel with a pickled error (Celery result backends, retries): the
 # response holds the request, and the request holds the Authorization header.
 _NOT_PICKLED = frozenset({"response"})
@@ -168,10 +171,48 @@ class TokenDecryptionError(SeeClickFixError):
     """
 
 
+class LinkRefused(SeeClickFixError):
+    """Linking stopped on purpose and nothing changed. ``code`` is one of the codes in
+    :mod:`django_seeclickfix.errorcodes` (what a headless front end receives as ``?error=``);
+    ``status`` is the HTTP status the OAuth views answer with."""
+
+    def __init__(self, code: str, message: str = "", *, status: int = 409) -> None:
+        super().__init__(message or code)
+        self.code = code
+        self.status = status
+
+
+class ActionConflict(SeeClickFixError, ValueError):
+    """A ``request_id`` was used again for a different action (a caller's mistake: nothing was
+    queued)."""
+
+
+class ActionInFlight(SeeClickFixError):
+    """Another run holds the action's lease; try again in ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"Another run is posting this action; retry in {retry_after:.0f} s.")
+        self.retry_after = retry_after
+
+
+def error_text(error: BaseException, limit: int = MAX_ERROR_LENGTH) -> str:
+    """A failure as stored on a row and shown to operators: its type and message (and a 422's
+    field errors), cut to ``limit``. No secrets: error texts never hold tokens."""
+    text = f"{type(error).__name__}: {error}"
+    if isinstance(error, ValidationError) and error.errors:
+        fields = "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(error.errors.items()))
+        text = f"{text} ({fields})"
+    return text[:limit]
+
+
 __all__ = [
+    "MAX_ERROR_LENGTH",
     "APIError",
     "AbuseBlocked",
     "AccountUnavailable",
+    "ActionConflict",
+    "ActionInFlight",
+    "LinkRefused",
     "NotFound",
     "OAuthError",
     "PermissionDenied",
@@ -181,4 +222,5 @@ __all__ = [
     "TokenDecryptionError",
     "TransientError",
     "ValidationError",
+    "error_text",
 ]

@@ -12,8 +12,8 @@ linked user there, for ``ceil(changes / 100)`` requests (one ``304`` when nothin
   other issue is dropped as soon as its page is processed: never stored, never logged (other
   residents' data is not ours to keep). Logs carry counts only.
 * Each page is one transaction: the linked users' issues of the page and the area's cursor
-  (``AreaFeed.cursor``, moved forward only: to the page's newest change, or past its second
-  once the walk is complete, see ``Page.cursor``). A pass stopped anywhere resumes after the
+  (``SeeClickFixAreaFeed.cursor``, moved forward only: to the page's newest change, or past its
+  second once the walk is complete, see ``Page.cursor``). A pass stopped anywhere resumes after the
   last committed page; the boundary issue comes again (the bound is inclusive) and is
   rewritten unchanged.
 * The feed never moves an account's own ``sync_cursor``: the per-user sync still reads
@@ -26,7 +26,6 @@ See ``docs/feed.md``.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -38,22 +37,19 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .client.client import ALL_STATUSES, MAX_PER_PAGE, SeeClickFixClient
+from .client.service import service_client
 from .conf import app_settings
-from .exceptions import RateLimited, ReauthRequired, SeeClickFixError
-from .models import AreaFeed, SeeClickFixAccount
-from .sync import CacheLock, due_accounts, error_text, requests_made, upsert_issue_rows
+from .exceptions import RateLimited, ReauthRequired, SeeClickFixError, error_text
+from .locks import AreaLock
+from .mirror import upsert_issue_rows
+from .models import SeeClickFixAccount, SeeClickFixAreaFeed
+from .outcomes import Outcome
+from .scheduling import due_accounts
 
 if TYPE_CHECKING:
     from .client import Issue, Page
 
 logger = logging.getLogger(__name__)
-
-LOCK_PREFIX = "scf:feed-lock"
-
-# Outcomes of one area in a pass (``AreaResult.outcome`` and ``run_feed``'s summaries).
-SYNCED = "synced"
-UNCHANGED = "unchanged"
-LOCKED = "locked"
 
 
 @dataclass(frozen=True)
@@ -86,8 +82,6 @@ def feed_client(**options: Any) -> SeeClickFixClient:
     """The service account's client when ``SERVICE_ACCOUNT`` is set, else an anonymous one
     (the feed reads public data only). ``options`` go to :class:`SeeClickFixClient`."""
     if app_settings.SERVICE_ACCOUNT:
-        from .client.service import service_client
-
         return service_client(**options)
     return SeeClickFixClient(app_settings.base_url, None, **options)
 
@@ -110,7 +104,7 @@ class AreaResult:
 
     @property
     def outcome(self) -> str:
-        return SYNCED if self.changes else UNCHANGED
+        return Outcome.SYNCED if self.changes else Outcome.UNCHANGED
 
     def as_summary(self) -> dict[str, Any]:
         summary = asdict(self)
@@ -119,7 +113,7 @@ class AreaResult:
         return summary
 
 
-def area_state(area: Area, now: datetime) -> AreaFeed:
+def area_state(area: Area, now: datetime) -> SeeClickFixAreaFeed:
     """The area's row, made on first use with its cursor ``FEED_BACKFILL`` before ``now``.
 
     A row whose filters differ from the settings' starts again the same way: its cursor
@@ -127,7 +121,7 @@ def area_state(area: Area, now: datetime) -> AreaFeed:
     """
     # Whole seconds, like SeeClickFix's times and the ``updated_at_after`` filter.
     start = (now - timedelta(seconds=app_settings.FEED_BACKFILL)).replace(microsecond=0)
-    state, created = AreaFeed.objects.get_or_create(
+    state, created = SeeClickFixAreaFeed.objects.get_or_create(
         environment=app_settings.ENVIRONMENT,
         name=area.name,
         defaults={"definition": area.definition, "cursor": start},
@@ -141,26 +135,26 @@ def area_state(area: Area, now: datetime) -> AreaFeed:
     return state
 
 
-def linked_accounts(scf_user_ids: Iterable[int | None]) -> dict[int, SeeClickFixAccount]:
-    """The usable accounts of this environment among ``scf_user_ids``, by SeeClickFix id.
+def linked_accounts(user_scf_ids: Iterable[int | None]) -> dict[int, SeeClickFixAccount]:
+    """The usable accounts of this environment among ``user_scf_ids``, by SeeClickFix id.
 
     Only the columns the upsert needs are read (no tokens are decrypted here)."""
-    wanted = {scf_id for scf_id in scf_user_ids if scf_id is not None}
+    wanted = {scf_id for scf_id in user_scf_ids if scf_id is not None}
     if not wanted:
         return {}
     accounts = (
         SeeClickFixAccount.objects.usable()
-        .filter(scf_user_id__in=wanted)
-        .only("pk", "environment", "scf_user_id")
+        .filter(user_scf_id__in=wanted)
+        .only("pk", "environment", "user_scf_id")
     )
-    return {account.scf_user_id: account for account in accounts}
+    return {account.user_scf_id: account for account in accounts}
 
 
 def _reporter_id(issue: Issue) -> int | None:
     return issue.reporter.id if issue.reporter is not None else None
 
 
-def _store_page(state: AreaFeed, page: Page[Issue], now: datetime) -> int:
+def _store_page(state: SeeClickFixAreaFeed, page: Page[Issue], now: datetime) -> int:
     """The linked users' issues of ``page`` and the area's cursor, in one transaction."""
     with transaction.atomic():
         accounts = linked_accounts(_reporter_id(issue) for issue in page.items)
@@ -177,7 +171,7 @@ def _store_page(state: AreaFeed, page: Page[Issue], now: datetime) -> int:
         cursor = page.cursor
         if cursor is not None:
             # Forward only: a late retry or a concurrent pass must not rewind it.
-            AreaFeed.objects.filter(pk=state.pk, cursor__lt=cursor).update(
+            SeeClickFixAreaFeed.objects.filter(pk=state.pk, cursor__lt=cursor).update(
                 cursor=cursor, updated_at=now
             )
             state.cursor = max(state.cursor, cursor)
@@ -190,7 +184,7 @@ def sync_area(area: Area, *, client: SeeClickFixClient) -> AreaResult:
     started = timezone.now()
     state = area_state(area, started)
     previous = state.cursor
-    before = requests_made(client)
+    before = client.requests_made
     pages = changes = stored = 0
     not_modified = False
     walk = client.issue_pages(
@@ -207,13 +201,13 @@ def sync_area(area: Area, *, client: SeeClickFixClient) -> AreaResult:
         if page.items:
             stored += _store_page(state, page, timezone.now())
     # The walk reached the end: every change made before ``started`` has been read.
-    AreaFeed.objects.filter(pk=state.pk).update(last_pass_at=started, last_error="")
+    SeeClickFixAreaFeed.objects.filter(pk=state.pk).update(last_pass_at=started, last_error="")
     result = AreaResult(
         area=area.name,
         pages=pages,
         changes=changes,
         stored=stored,
-        requests=requests_made(client) - before,
+        requests=client.requests_made - before,
         not_modified=not_modified,
         cursor=state.cursor,
     )
@@ -229,18 +223,8 @@ def sync_area(area: Area, *, client: SeeClickFixClient) -> AreaResult:
     return result
 
 
-class AreaLock(CacheLock):
-    """One pass per area at a time: the per-account lock's cache, TTL and owner rule (a
-    message delivered again after its worker died takes over its own lock)."""
-
-    def __init__(self, area: str, owner: str | None = None) -> None:
-        # Hashed: area names are free text, cache keys (Memcached's) are not.
-        digest = hashlib.sha256(area.encode()).hexdigest()[:24]
-        super().__init__(f"{LOCK_PREFIX}:{app_settings.ENVIRONMENT}:{digest}", owner)
-
-
 def _record_error(area: Area, error: BaseException) -> None:
-    AreaFeed.objects.filter(environment=app_settings.ENVIRONMENT, name=area.name).update(
+    SeeClickFixAreaFeed.objects.filter(environment=app_settings.ENVIRONMENT, name=area.name).update(
         last_error=error_text(error)
     )
 
@@ -248,10 +232,10 @@ def _record_error(area: Area, error: BaseException) -> None:
 def run_feed(*, owner: str | None = None) -> dict[str, Any]:
     """One pass over every configured area, each under its lock: what ``sync_area_feed`` runs.
 
-    An area that fails (its reason kept in ``AreaFeed.last_error``) does not stop the others;
-    the first such error is raised at the end, so the task's retry policy applies. A rate
-    limit or refused service-account credentials stop the pass at once (every area would
-    meet them).
+    An area that fails (its reason kept in ``SeeClickFixAreaFeed.last_error``) does not stop
+    the others; the first such error is raised at the end, so the task's retry policy applies.
+    A rate limit or refused service-account credentials stop the pass at once (every area
+    would meet them).
     """
     summaries: list[dict[str, Any]] = []
     first_error: SeeClickFixError | None = None
@@ -262,7 +246,7 @@ def run_feed(*, owner: str | None = None) -> dict[str, Any]:
         for area in areas:
             lock = AreaLock(area.name, owner)
             if not lock.acquire():
-                summaries.append({"area": area.name, "outcome": LOCKED})
+                summaries.append({"area": area.name, "outcome": Outcome.LOCKED})
                 continue
             try:
                 summaries.append(sync_area(area, client=client).as_summary())
@@ -314,7 +298,7 @@ def feed_is_fresh(now: datetime | None = None) -> bool:
     current = Q()
     for area in areas:
         current |= Q(name=area.name, definition=area.definition)
-    fresh = AreaFeed.objects.filter(
+    fresh = SeeClickFixAreaFeed.objects.filter(
         current,
         environment=app_settings.ENVIRONMENT,
         last_pass_at__gte=now - timedelta(seconds=app_settings.SYNC_INTERVAL),
@@ -336,11 +320,7 @@ def coverage(now: datetime | None = None) -> Coverage:
 
 
 __all__ = [
-    "LOCKED",
-    "SYNCED",
-    "UNCHANGED",
     "Area",
-    "AreaLock",
     "AreaResult",
     "Coverage",
     "area_state",

@@ -15,13 +15,13 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .conf import app_settings
+from .exceptions import MAX_ERROR_LENGTH, AccountUnavailable, ReauthRequired
 from .fields import EncryptedTextField
 
 # Columns that only the version-checked token writers may change.
 TOKEN_FIELDS = frozenset({"access_token", "refresh_token", "token_type", "expires_at", "scope"})
 TOKEN_WRITE_FIELDS = TOKEN_FIELDS | {"token_version"}
-
-MAX_ERROR_LENGTH = 500
 
 
 class AccountStatus(models.TextChoices):
@@ -32,14 +32,23 @@ class AccountStatus(models.TextChoices):
 
 class SeeClickFixAccountQuerySet(models.QuerySet["SeeClickFixAccount"]):
     def usable(self) -> SeeClickFixAccountQuerySet:
-        """Accounts background jobs may act as: active link, active site user, linked in the
-        configured environment."""
-        return self.for_environment().filter(status=AccountStatus.ACTIVE, user__is_active=True)
+        """Accounts background jobs may act as: the rule of
+        :meth:`SeeClickFixAccount.check_usable`, in SQL."""
+        return self.for_environment().filter(
+            status=AccountStatus.ACTIVE, user__is_active=True, access_token__isnull=False
+        )
 
     def for_environment(self, environment: str | None = None) -> SeeClickFixAccountQuerySet:
-        from .conf import app_settings
-
         return self.filter(environment=environment or app_settings.ENVIRONMENT)
+
+    def for_user(self, user: object) -> SeeClickFixAccount | None:
+        """The user's account in the configured environment (its ``user`` already loaded), or
+        ``None``: an anonymous user, or one who never connected SeeClickFix. The one lookup of
+        "the user's account" (tokens, views, actions and the template tags use it)."""
+        pk = getattr(user, "pk", None)
+        if pk is None or not getattr(user, "is_authenticated", False):
+            return None
+        return self.for_environment().select_related("user").filter(user_id=pk).first()
 
 
 class SeeClickFixAccount(models.Model):
@@ -62,7 +71,7 @@ class SeeClickFixAccount(models.Model):
         verbose_name=_("social account"),
     )
     environment = models.SlugField(_("environment"), max_length=40)
-    scf_user_id = models.BigIntegerField(_("SeeClickFix user id"))
+    user_scf_id = models.BigIntegerField(_("SeeClickFix user id"))
 
     access_token = EncryptedTextField(_("access token"), null=True, blank=True)
     refresh_token = EncryptedTextField(_("refresh token"), null=True, blank=True)
@@ -115,7 +124,7 @@ class SeeClickFixAccount(models.Model):
         verbose_name_plural = _("SeeClickFix accounts")
         constraints = [
             models.UniqueConstraint(
-                fields=["environment", "scf_user_id"], name="seeclickfix_account_unique_scf_user"
+                fields=["environment", "user_scf_id"], name="seeclickfix_account_unique_scf_user"
             ),
             models.UniqueConstraint(
                 fields=["user", "environment"], name="seeclickfix_account_unique_user_environment"
@@ -124,12 +133,12 @@ class SeeClickFixAccount(models.Model):
 
     def __str__(self) -> str:
         name = self.display_name
-        return f"{name} (SeeClickFix {self.environment} #{self.scf_user_id})"
+        return f"{name} (SeeClickFix {self.environment} #{self.user_scf_id})"
 
     def __repr__(self) -> str:
         return (
             f"<SeeClickFixAccount pk={self.pk} user_id={self.user_id} "
-            f"environment={self.environment!r} scf_user_id={self.scf_user_id} "
+            f"environment={self.environment!r} user_scf_id={self.user_scf_id} "
             f"status={self.status!r}>"
         )
 
@@ -155,7 +164,7 @@ class SeeClickFixAccount(models.Model):
     @property
     def display_name(self) -> str:
         name = self.profile.get("name") if isinstance(self.profile, dict) else None
-        return str(name) if name else f"#{self.scf_user_id}"
+        return str(name) if name else f"#{self.user_scf_id}"
 
     # Presence read from the stored column: nothing is decrypted.
     @property
@@ -167,8 +176,42 @@ class SeeClickFixAccount(models.Model):
         return self.__dict__.get("refresh_token") is not None
 
     @property
+    def holds_tokens(self) -> bool:
+        """Some token is stored (a disconnect or a deletion must revoke it)."""
+        return self.has_access_token or self.has_refresh_token
+
+    def check_usable(self) -> None:
+        """Raise why background jobs may not act as this account now; the one rule of "usable"
+        (:meth:`SeeClickFixAccountQuerySet.usable` is its SQL twin).
+
+        :class:`~django_seeclickfix.exceptions.AccountUnavailable` when the link was
+        disconnected, its site user is deactivated or it belongs to another environment;
+        :class:`~django_seeclickfix.exceptions.ReauthRequired` when it needs its user to connect
+        again (or holds no access token). Nothing is sent anywhere and nothing is changed.
+        """
+        if self.status == AccountStatus.REVOKED:
+            raise AccountUnavailable("This SeeClickFix account was disconnected.")
+        if self.status == AccountStatus.REAUTH_REQUIRED:
+            raise ReauthRequired(
+                "This SeeClickFix link needs its user to connect SeeClickFix again."
+            )
+        if not self.user.is_active:
+            raise AccountUnavailable("The site user of this SeeClickFix account is deactivated.")
+        if self.environment != app_settings.ENVIRONMENT:
+            raise AccountUnavailable(
+                f"This SeeClickFix account was linked on environment {self.environment!r}; "
+                f"this site is configured for {app_settings.ENVIRONMENT!r}."
+            )
+        if not self.has_access_token:
+            raise ReauthRequired("This SeeClickFix link holds no access token.")
+
+    @property
     def is_usable(self) -> bool:
-        return self.status == AccountStatus.ACTIVE and bool(self.user.is_active)
+        try:
+            self.check_usable()
+        except ReauthRequired:  # AccountUnavailable included
+            return False
+        return True
 
 
 class SeeClickFixIssue(models.Model):
@@ -292,7 +335,7 @@ class SeeClickFixAction(models.Model):
         return self.status in self.FINAL
 
 
-class AreaFeed(models.Model):
+class SeeClickFixAreaFeed(models.Model):
     """Where the area change feed (``feed.py``) stands in one area of ``SEECLICKFIX["AREAS"]``.
 
     Owned by ``feed.py``: ``cursor`` moves only forward, in the transaction that commits a
@@ -337,8 +380,8 @@ class AreaFeed(models.Model):
 
     def __repr__(self) -> str:
         return (
-            f"<AreaFeed pk={self.pk} environment={self.environment!r} name={self.name!r} "
-            f"cursor={self.cursor!r}>"
+            f"<SeeClickFixAreaFeed pk={self.pk} environment={self.environment!r} "
+            f"name={self.name!r} cursor={self.cursor!r}>"
         )
 
 
@@ -347,8 +390,8 @@ __all__ = [
     "AccountStatus",
     "ActionKind",
     "ActionStatus",
-    "AreaFeed",
     "SeeClickFixAccount",
     "SeeClickFixAction",
+    "SeeClickFixAreaFeed",
     "SeeClickFixIssue",
 ]

@@ -1,6 +1,7 @@
-"""Celery tasks: thin wrappers over ``sync.py``, ``actions.py`` and ``tokens.py``.
+"""Celery tasks: thin wrappers over ``sync.py``, ``feed.py``, ``posting.py``, ``revocation.py``
+and ``tokens.py``.
 
-Arguments are ids only. Every task uses :class:`~django_seeclickfix.jobs.SeeClickFixTask`
+Arguments are ids only. Every task uses :class:`~django_seeclickfix.task_base.SeeClickFixTask`
 (``acks_late``, ``reject_on_worker_lost``, time limits and retry policy from settings). Queue
 them from views and signal handlers with ``delay_on_commit``. See ``docs/jobs.md``.
 """
@@ -8,16 +9,19 @@ them from views and signal handlers with ``delay_on_commit``. See ``docs/jobs.md
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from celery import shared_task
 from django.utils import timezone
 
-from . import actions, feed, sync
+from . import feed, posting, scheduling, sync
 from .conf import app_settings
-from .exceptions import RateLimited, ReauthRequired, SeeClickFixError
-from .jobs import SeeClickFixTask, backoff_cap
+from .exceptions import ActionInFlight, RateLimited, ReauthRequired, SeeClickFixError
 from .models import ActionKind, SeeClickFixAccount
+from .revocation import revoke_sealed_tokens
+from .task_base import SeeClickFixTask, backoff_cap
+from .tokens import get_access_token
 
 logger = logging.getLogger(__name__)
 
@@ -27,12 +31,12 @@ class SyncAccountTask(SeeClickFixTask):
 
     def on_retry(self, exc: Any, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         # Still queued: the mark counts from the latest attempt.
-        sync.mark_queued(_account_ids(args, kwargs))
+        scheduling.mark_queued(_account_ids(args, kwargs))
 
     def on_failure(self, exc: Any, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         # Out of retries, or a permanent error: the account waits SYNC_QUEUE_TIMEOUT before a
         # pass queues it again, so a broken account does not take every pass's first places.
-        sync.mark_queued(_account_ids(args, kwargs))
+        scheduling.mark_queued(_account_ids(args, kwargs))
 
 
 def _account_ids(args: Any, kwargs: Any) -> list[int]:
@@ -61,7 +65,7 @@ def sync_all_accounts(self: SeeClickFixTask) -> dict[str, Any]:
     ``SYNC_INTERVAL_WITH_FEED`` instead of ``SYNC_INTERVAL``; the result then also says so
     (``covered_by_feed``) and how many accounts that let wait (``deferred_by_feed``)."""
     coverage = feed.coverage()
-    ids = sync.claim_due_accounts(sync.pass_batch_size(), interval=coverage.interval)
+    ids = scheduling.claim_due_accounts(scheduling.pass_batch_size(), interval=coverage.interval)
     sent = queue_syncs(ids)
     logger.info("sync_all_accounts queued %d account(s)", sent)
     return {"queued": sent, **coverage.summary()}
@@ -77,7 +81,7 @@ def queue_syncs(account_ids: list[int]) -> int:
             sync_account.delay(account_id)
             sent += 1
     except BaseException:
-        sync.clear_queued(account_ids[sent:])
+        scheduling.clear_queued(account_ids[sent:])
         raise
     return sent
 
@@ -95,10 +99,6 @@ def sync_area_feed(self: SeeClickFixTask) -> dict[str, Any]:
 def refresh_expiring_tokens(self: SeeClickFixTask) -> dict[str, int]:
     """Refresh the access tokens that expire within ``TOKEN_REFRESH_MARGIN`` (and mark the
     links whose token expired without a refresh token as needing reconnection)."""
-    from datetime import timedelta
-
-    from .tokens import get_access_token
-
     now = timezone.now()
     horizon = now + timedelta(seconds=app_settings.TOKEN_REFRESH_MARGIN)
     accounts = (
@@ -107,7 +107,7 @@ def refresh_expiring_tokens(self: SeeClickFixTask) -> dict[str, int]:
         .filter(expires_at__isnull=False, expires_at__lte=horizon)
         .order_by("expires_at", "pk")
     )
-    limit = sync.pass_batch_size()
+    limit = scheduling.pass_batch_size()
     counts = {"refreshed": 0, "reauth_required": 0, "failed": 0}
     for account in accounts[:limit] if limit is not None else accounts:
         try:
@@ -135,12 +135,10 @@ class RevokeTokensTask(SeeClickFixTask):
 
 @shared_task(bind=True, base=RevokeTokensTask, name="django_seeclickfix.tasks.revoke_tokens")
 def revoke_tokens(self: RevokeTokensTask, sealed: str) -> None:
-    """Revoke, at SeeClickFix, the tokens of a link that was removed (queued by ``linking``).
+    """Revoke, at SeeClickFix, the tokens of a link that was removed (queued by ``unlinking``).
 
-    ``sealed`` is the encrypted bundle ``linking`` made: tokens never travel in clear.
+    ``sealed`` is the encrypted bundle ``unlinking`` made: tokens never travel in clear.
     """
-    from .linking import revoke_sealed_tokens
-
     revoke_sealed_tokens(sealed)
 
 
@@ -151,10 +149,10 @@ class ActionTask(SeeClickFixTask):
 
     def run_action(self, action_id: int) -> dict[str, Any]:
         try:
-            result = actions.perform(
+            result = posting.perform(
                 action_id, task_id=self.request.id or "", kind=self.action_kind
             )
-        except actions.ActionInFlight as busy:
+        except ActionInFlight as busy:
             if self.request.called_directly:
                 raise
             countdown = min(backoff_cap(self.app), max(1.0, busy.retry_after))
@@ -162,11 +160,11 @@ class ActionTask(SeeClickFixTask):
         return result.as_dict()
 
     def on_failure(self, exc: Any, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
-        if isinstance(exc, actions.ActionInFlight):
+        if isinstance(exc, ActionInFlight):
             return  # the run holding the lease stores the outcome
         action_id = (kwargs or {}).get("action_id", args[0] if args else None)
         if action_id is not None:
-            actions.give_up(int(action_id), exc)
+            posting.give_up(int(action_id), exc)
 
 
 class AddCommentTask(ActionTask):
@@ -179,13 +177,15 @@ class CreateIssueTask(ActionTask):
 
 @shared_task(bind=True, base=AddCommentTask, name="django_seeclickfix.tasks.add_comment")
 def add_comment(self: AddCommentTask, action_id: int) -> dict[str, Any]:
-    """Post the comment of action ``action_id`` (see :func:`actions.queue_comment`), once."""
+    """Post the comment of action ``action_id`` (see
+    :func:`~django_seeclickfix.actions.queue_comment`), once."""
     return self.run_action(action_id)
 
 
 @shared_task(bind=True, base=CreateIssueTask, name="django_seeclickfix.tasks.create_issue")
 def create_issue(self: CreateIssueTask, action_id: int) -> dict[str, Any]:
-    """Report the issue of action ``action_id`` (see :func:`actions.queue_issue`), once."""
+    """Report the issue of action ``action_id`` (see
+    :func:`~django_seeclickfix.actions.queue_issue`), once."""
     return self.run_action(action_id)
 
 

@@ -31,17 +31,18 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from .client.auth import TokenSourceAuth
+from .client.client import SeeClickFixClient
 from .conf import app_settings
 from .exceptions import AccountUnavailable, ReauthRequired, SeeClickFixError
 from .models import AccountStatus, SeeClickFixAccount
+from .oauth_app import oauth_client
 from .signals import reauth_required, token_refreshed
 
 if TYPE_CHECKING:
-    from allauth.socialaccount.models import SocialApp
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
-    from .client import SeeClickFixClient
-    from .client.oauth import OAuthClient, TokenResponse
+    from .client.oauth import TokenResponse
 
 logger = logging.getLogger(__name__)
 
@@ -78,36 +79,6 @@ def is_expired(account: SeeClickFixAccount, now: datetime | None = None) -> bool
 
 def _reload(account: SeeClickFixAccount) -> None:
     account.refresh_from_db(fields=STATE_FIELDS)
-
-
-def _check_usable(account: SeeClickFixAccount) -> None:
-    if account.status == AccountStatus.REVOKED:
-        raise AccountUnavailable("This SeeClickFix account was disconnected.")
-    if account.status == AccountStatus.REAUTH_REQUIRED:
-        raise ReauthRequired("This SeeClickFix link needs its user to connect SeeClickFix again.")
-    if not account.user.is_active:
-        raise AccountUnavailable("The site user of this SeeClickFix account is deactivated.")
-    if account.environment != app_settings.ENVIRONMENT:
-        raise AccountUnavailable(
-            f"This SeeClickFix account was linked on environment {account.environment!r}; "
-            f"this site is configured for {app_settings.ENVIRONMENT!r}."
-        )
-    if not account.has_access_token:
-        raise ReauthRequired("This SeeClickFix link holds no access token.")
-
-
-def oauth_client(app: SocialApp | None = None) -> OAuthClient:
-    """The OAuth client for the configured environment and ``app`` (default: the configured
-    SeeClickFix app)."""
-    from .client.oauth import OAuthClient
-
-    if app is None:
-        from allauth.socialaccount.adapter import get_adapter
-
-        from .allauth_provider.provider import SeeClickFixProvider
-
-        app = get_adapter().get_app(None, provider=SeeClickFixProvider.id)
-    return OAuthClient(app_settings.base_url, app.client_id, app.secret or None)
 
 
 def mark_reauth_required(account: SeeClickFixAccount, reason: str) -> bool:
@@ -173,7 +144,7 @@ def write_tokens(
 def get_access_token(account: SeeClickFixAccount) -> str:
     """A usable access token for ``account`` (see the module docstring)."""
     _reload(account)
-    _check_usable(account)
+    account.check_usable()
     if refresh_due(account):
         return _refresh(account)
     return str(account.access_token)
@@ -182,7 +153,7 @@ def get_access_token(account: SeeClickFixAccount) -> str:
 def force_refresh(account: SeeClickFixAccount) -> str:
     """Refresh now, whatever the expiry (the admin's "refresh token" action)."""
     _reload(account)
-    _check_usable(account)
+    account.check_usable()
     return _refresh(account, force=True)
 
 
@@ -196,7 +167,7 @@ def _refresh(
     with transaction.atomic():
         locked = SeeClickFixAccount.objects.select_for_update().get(pk=account.pk)
         locked.user = account.user
-        _check_usable(locked)
+        locked.check_usable()
         now = _now()
         current = str(locked.access_token)
         if rejected is not None and current != rejected:
@@ -289,23 +260,14 @@ class AccountTokenSource:
 
 def client_for_account(account: SeeClickFixAccount) -> SeeClickFixClient:
     """A client that acts on SeeClickFix as ``account``'s user, refreshing as needed."""
-    from .client import SeeClickFixClient, TokenSourceAuth
-
     _reload(account)
-    _check_usable(account)
+    account.check_usable()
     return SeeClickFixClient(app_settings.base_url, TokenSourceAuth(AccountTokenSource(account)))
 
 
 def client_for_user(user: AbstractBaseUser | AnonymousUser) -> SeeClickFixClient:
     """``client_for_account`` for ``user``'s account in the configured environment."""
-    account = (
-        SeeClickFixAccount.objects.for_environment()
-        .select_related("user")
-        .filter(user_id=user.pk)
-        .first()
-        if user.pk is not None
-        else None
-    )
+    account = SeeClickFixAccount.objects.for_user(user)
     if account is None:
         raise AccountUnavailable("This user has not connected SeeClickFix.")
     return client_for_account(account)
@@ -313,7 +275,6 @@ def client_for_user(user: AbstractBaseUser | AnonymousUser) -> SeeClickFixClient
 
 __all__ = [
     "AccountTokenSource",
-    "AccountUnavailable",
     "client_for_account",
     "client_for_user",
     "force_refresh",

@@ -13,38 +13,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from .allauth_provider.flow import safe_next
 from .conf import app_settings
-from .linking import unlink_account
+from .current import account_for_request
 from .models import SeeClickFixAccount
-
-# Where account_for_request keeps (user pk, account) on the request.
-_CACHE_KEY = "_seeclickfix_account"
-
-
-def account_for(user: object) -> SeeClickFixAccount | None:
-    """The user's SeeClickFix account in the configured environment, if any."""
-    pk = getattr(user, "pk", None)
-    if pk is None or not getattr(user, "is_authenticated", False):
-        return None
-    return (
-        SeeClickFixAccount.objects.for_environment()
-        .filter(user_id=pk)
-        .select_related("user")
-        .first()
-    )
-
-
-def account_for_request(request: HttpRequest, user: object = None) -> SeeClickFixAccount | None:
-    """``account_for(user)`` (default: ``request.user``), read once per request: a page and the
-    template tags on it share the query."""
-    if user is None:
-        user = request.user
-    pk = getattr(user, "pk", None)
-    cached = getattr(request, _CACHE_KEY, None)
-    if cached is not None and cached[0] == pk:
-        return cached[1]  # type: ignore[no-any-return]
-    account = account_for(user)
-    setattr(request, _CACHE_KEY, (pk, account))
-    return account
+from .unlinking import unlink_account
 
 
 @never_cache
@@ -67,7 +38,7 @@ def status(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def disconnect(request: HttpRequest) -> HttpResponse:
-    account = account_for(request.user)
+    account = account_for_request(request)
     target = safe_next(request, request.POST.get("next"), headless=False) or reverse(
         "seeclickfix:status"
     )
@@ -90,6 +61,4 @@ def disconnect(request: HttpRequest) -> HttpResponse:
                 "sign in. Set a password first if you want to remove that too."
             ),
         )
-    response = HttpResponseRedirect(target)
-    response["Cache-Control"] = "no-store"
-    return response
+    return HttpResponseRedirect(target)

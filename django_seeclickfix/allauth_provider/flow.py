@@ -20,43 +20,45 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from collections.abc import Callable, Mapping
+from functools import wraps
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from allauth import app_settings as allauth_settings
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import get_adapter as get_social_adapter
 from allauth.socialaccount.helpers import complete_social_login
 from allauth.socialaccount.models import SocialApp, SocialToken
-from allauth.socialaccount.providers.base.constants import AuthError, AuthProcess
+from allauth.socialaccount.providers.base.constants import AuthProcess
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import gettext_lazy as _
 
-from ..client import BearerAuth, SeeClickFixClient, TokenResponse
-from ..client.auth import sendable_token
-from ..client.oauth import MAX_EXPIRES_IN
+from ..client.auth import BearerAuth, sendable_token
+from ..client.client import SeeClickFixClient
+from ..client.oauth import MAX_EXPIRES_IN, TokenResponse
 from ..conf import app_settings
-from ..exceptions import SeeClickFixError, TokenDecryptionError, TransientError
-from ..fields import decrypt, encrypt
-from ..linking import (
-    E_BY_EMAIL,
+from ..errorcodes import (
+    E_CANCELLED,
     E_ENVIRONMENT,
-    E_LINKED_ELSEWHERE,
-    E_OTHER_ACCOUNT,
-    IN_FLOW_ATTRIBUTE,
-    LinkRefused,
-    check_can_link,
-    seal_tokens,
+    E_LOGIN_REQUIRED,
+    E_METHOD,
+    E_PROCESS,
+    E_PROFILE,
+    E_STATE,
+    E_TOKEN,
+    message_for,
 )
-from ..tokens import oauth_client
+from ..exceptions import LinkRefused, SeeClickFixError, TokenDecryptionError, TransientError
+from ..fields import decrypt, encrypt
+from ..linking import IN_FLOW_ATTRIBUTE, check_can_link
+from ..oauth_app import oauth_client
+from ..sealing import seal_tokens
 
 if TYPE_CHECKING:
     from .provider import SeeClickFixProvider
@@ -69,48 +71,14 @@ RELAY_URL_NAME = "seeclickfix_relay"
 CODE = "code"
 IMPLICIT = "implicit"
 
-# Error codes: what headless front ends receive as ?error=..., and the keys of MESSAGES.
-E_STATE = "seeclickfix_state"
-E_TOKEN = "seeclickfix_token"  # noqa: S105 (an error code)
-E_PROFILE = "seeclickfix_profile"
-E_LOGIN_REQUIRED = "seeclickfix_login_required"
-E_METHOD = "seeclickfix_post_required"
-E_PROCESS = "seeclickfix_process"
-E_CANCELLED = AuthError.CANCELLED
-
-MESSAGES: dict[str, Any] = {
-    E_STATE: _(
-        "This SeeClickFix sign-in link is invalid or has expired. Please start again from this "
-        "site."
-    ),
-    E_ENVIRONMENT: _(
-        "This sign-in was started against another SeeClickFix environment. Please start again."
-    ),
-    E_TOKEN: _("SeeClickFix did not complete the sign-in. Please try again in a moment."),
-    E_PROFILE: _(
-        "SeeClickFix did not confirm who you are, so nothing was connected. Please try again."
-    ),
-    E_LINKED_ELSEWHERE: _(
-        "This SeeClickFix account is already connected to another user of this site. Nothing "
-        "was changed."
-    ),
-    E_OTHER_ACCOUNT: _(
-        "You have already connected a different SeeClickFix account. Disconnect it first, then "
-        "connect this one. Nothing was changed."
-    ),
-    E_BY_EMAIL: _(
-        "A SeeClickFix account is never matched to a user of this site by email address. Sign "
-        "in first, then connect SeeClickFix."
-    ),
-    E_LOGIN_REQUIRED: _("Please sign in before connecting SeeClickFix."),
-    E_METHOD: _("Connecting SeeClickFix starts from a button on this site."),
-    E_PROCESS: _("This kind of SeeClickFix sign-in is not supported."),
-    E_CANCELLED: _("You cancelled the SeeClickFix sign-in. Nothing was connected."),
-}
-
 MAX_ID = 2**63  # SeeClickFix ids are stored in a BigIntegerField
 
+# Every answer of the flow's views: no Referer leaks a code or state to a third party, and no
+# cache (the browser's included) keeps a page that carried them.
 SECURITY_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+
+P = ParamSpec("P")
+R = TypeVar("R", bound=HttpResponseBase)
 
 
 # --- configuration ---------------------------------------------------------------------------
@@ -129,6 +97,7 @@ def site_root() -> str:
     if app_settings.SITE_URL:
         return str(app_settings.SITE_URL)
     if apps.is_installed("django.contrib.sites"):
+        # Deferred: the sites framework's models import only when it is installed.
         from allauth.account import app_settings as account_settings
         from django.contrib.sites.models import Site
 
@@ -183,10 +152,17 @@ def safe_next(request: HttpRequest, next_url: str | None, *, headless: bool) -> 
 # --- errors ------------------------------------------------------------------------------------
 
 
-def secure(response: HttpResponse) -> HttpResponse:
-    for header, value in SECURITY_HEADERS.items():
-        response[header] = value
-    return response
+def secure_flow(view: Callable[P, R]) -> Callable[P, R]:
+    """Set :data:`SECURITY_HEADERS` on whatever ``view`` answers (its errors included)."""
+
+    @wraps(view)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+        response = view(*args, **kwargs)
+        for header, value in SECURITY_HEADERS.items():
+            response[header] = value
+        return response
+
+    return wrapped
 
 
 def fail(
@@ -200,35 +176,36 @@ def fail(
 ) -> HttpResponse:
     """Stop the flow: headless clients get a redirect with ``?error=<code>``, browsers a page."""
     extra: dict[str, Any] = {"state": dict(state) if state is not None else None}
-    message = MESSAGES.get(code, MESSAGES[E_TOKEN])
+    message = message_for(code)
     error = LinkRefused(code, str(message), status=status)
     try:
         get_social_adapter(request).on_authentication_error(
             request, provider, error=code, exception=exception or error, extra_context=extra
         )
         if allauth_settings.HEADLESS_ENABLED:
+            # Deferred: allauth.headless imports only when it is installed (HEADLESS_ENABLED).
             from allauth.headless.socialaccount import internal
 
             internal.on_authentication_error(
                 request, provider=provider, error=code, exception=error, extra_context=extra
             )
     except ImmediateHttpResponse as redirect:
-        return secure(redirect.response)
+        answer: HttpResponse = redirect.response
+        return answer
     if code == E_CANCELLED:
-        return secure(HttpResponseRedirect(reverse("socialaccount_login_cancelled")))
-    return secure(
-        render(
-            request,
-            "seeclickfix/login_error.html",
-            {"code": code, "message": message, "provider": provider},
-            status=status,
-        )
+        return HttpResponseRedirect(reverse("socialaccount_login_cancelled"))
+    return render(
+        request,
+        "seeclickfix/login_error.html",
+        {"code": code, "message": message, "provider": provider},
+        status=status,
     )
 
 
 # --- start -------------------------------------------------------------------------------------
 
 
+@secure_flow
 def start_authorization(
     provider: SeeClickFixProvider,
     request: HttpRequest,
@@ -252,26 +229,11 @@ def start_authorization(
     app = provider.app
     flow = flow_for(app)
     bound = binding(request, app, flow)
-    # Extra AUTH_PARAMS from the settings first: they can never replace the parameters the
-    # security of the flow rests on.
-    params: dict[str, Any] = dict(provider.get_auth_params())
-    params.update(
-        {
-            "client_id": app.client_id,
-            "redirect_uri": bound["uri"],
-            "response_type": "token" if flow == IMPLICIT else "code",
-        }
-    )
-    for reserved in ("state", "code_challenge", "code_challenge_method"):
-        params.pop(reserved, None)
-    scope = provider.get_scope()
-    if scope:
-        params["scope"] = " ".join(scope)
-    verifier = None
+    verifier = challenge = None
     if flow == CODE:
         pkce = provider.get_pkce_params()
-        verifier = pkce.pop("code_verifier", None)
-        params.update(pkce)
+        verifier = pkce.get("code_verifier")
+        challenge = pkce.get("code_challenge")
     state_id = secrets.token_urlsafe(32)  # 256 bits; allauth's default is 95
     provider.stash_redirect_state(
         request,
@@ -285,9 +247,16 @@ def start_authorization(
         **{STATE_KEY: bound},
         **kwargs,
     )
-    params["state"] = state_id
-    url = f"{oauth_client(app).authorize_url}?{urlencode(params)}"
-    return secure(HttpResponseRedirect(url))
+    url = oauth_client(app).authorization_url(
+        bound["uri"],
+        state_id,
+        response_type="token" if flow == IMPLICIT else "code",
+        code_challenge=challenge,
+        scope=" ".join(provider.get_scope()) or None,
+        # Extra AUTH_PARAMS from the settings; they never replace the parameters above.
+        extra=provider.get_auth_params(),
+    )
+    return HttpResponseRedirect(url)
 
 
 # --- callback ----------------------------------------------------------------------------------
@@ -378,9 +347,11 @@ def finish(
         # social account allauth just saved is rolled back with it and nothing changes.
         with transaction.atomic():
             setattr(request, IN_FLOW_ATTRIBUTE, True)
-            return secure(complete_social_login(request, sociallogin))
+            completed: HttpResponse = complete_social_login(request, sociallogin)
+            return completed
     except ImmediateHttpResponse as response:
-        return secure(response.response)
+        answer: HttpResponse = response.response
+        return answer
     except LinkRefused as refused:
         return fail(request, provider, refused.code, state=state, status=refused.status)
 
@@ -439,8 +410,8 @@ def token_from_fragment(fields: Mapping[str, str]) -> TokenResponse | None:
 __all__ = [
     "CALLBACK_URL_NAME",
     "RELAY_URL_NAME",
-    "LinkRefused",
     "flow_for",
     "redirect_uri",
+    "secure_flow",
     "site_root",
 ]

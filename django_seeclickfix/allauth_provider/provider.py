@@ -9,15 +9,8 @@ from allauth.socialaccount.providers.oauth2.provider import OAuth2Provider
 from django.http import HttpRequest, HttpResponse
 
 from ..conf import app_settings
-
-
-def social_uid(scf_user_id: int, environment: str) -> str:
-    """allauth's ``SocialAccount.uid`` for a SeeClickFix user.
-
-    The environment is part of it outside production: user 42 on the test host is not user 42 on
-    production, and must never log in as them.
-    """
-    return str(scf_user_id) if environment == "production" else f"{scf_user_id}@{environment}"
+from ..provider_id import PROVIDER_ID, social_uid
+from .flow import start_authorization
 
 
 class SeeClickFixProviderAccount(ProviderAccount):  # type: ignore[misc]
@@ -34,7 +27,7 @@ class SeeClickFixProviderAccount(ProviderAccount):  # type: ignore[misc]
 
 
 class SeeClickFixProvider(OAuth2Provider):  # type: ignore[misc]
-    id = "seeclickfix"
+    id = PROVIDER_ID
     name = "SeeClickFix"
     package = "django_seeclickfix.allauth_provider"
     account_class = SeeClickFixProviderAccount
@@ -42,6 +35,7 @@ class SeeClickFixProvider(OAuth2Provider):  # type: ignore[misc]
 
     @property
     def oauth2_adapter_class(self) -> Any:
+        # allauth's provider <-> views pattern: the views import this class.
         from .views import SeeClickFixOAuth2Adapter
 
         return SeeClickFixOAuth2Adapter
@@ -59,8 +53,6 @@ class SeeClickFixProvider(OAuth2Provider):  # type: ignore[misc]
         data: Any = None,
         **kwargs: Any,
     ) -> HttpResponse:
-        from .flow import start_authorization
-
         return start_authorization(self, request, process, next_url=next_url, data=data, **kwargs)
 
     def extract_uid(self, data: dict[str, Any]) -> str:

@@ -18,11 +18,11 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views import View
-from django.views.decorators.cache import never_cache
 
-from ..conf import app_settings
+from ..errorcodes import E_CANCELLED, E_STATE, E_TOKEN
 from ..exceptions import APIError, SeeClickFixError
-from ..tokens import oauth_client
+from ..oauth_app import oauth_client
+from ..provider_id import PROVIDER_ID
 from . import flow
 from .provider import SeeClickFixProvider
 
@@ -41,21 +41,15 @@ RELAY_FIELDS = (
 
 
 class SeeClickFixOAuth2Adapter(OAuth2Adapter):  # type: ignore[misc]
-    """allauth's adapter, kept for the login view; the URLs come from settings, read lazily."""
+    """allauth's login view needs an adapter class. It holds no URLs: the provider's
+    ``redirect`` builds the authorize URL (``OAuthClient.authorization_url``) and this package's
+    callback and relay views call the token endpoint through ``OAuthClient``."""
 
-    provider_id = SeeClickFixProvider.id
-
-    @property
-    def authorize_url(self) -> str:
-        return f"{app_settings.base_url}/oauth/authorize"
-
-    @property
-    def access_token_url(self) -> str:
-        return f"{app_settings.base_url}/oauth/token"
+    provider_id = PROVIDER_ID
 
 
 def _provider(request: HttpRequest) -> SeeClickFixProvider:
-    provider = get_social_adapter(request).get_provider(request, SeeClickFixProvider.id)
+    provider = get_social_adapter(request).get_provider(request, PROVIDER_ID)
     assert isinstance(provider, SeeClickFixProvider)
     return provider
 
@@ -76,15 +70,13 @@ def _strict_samesite_retry(request: HttpRequest, provider: SeeClickFixProvider) 
     samesite = settings.SESSION_COOKIE_SAMESITE
     if "_redir" in request.GET or not isinstance(samesite, str) or samesite.lower() != "strict":
         return None
-    return flow.secure(
-        render(
-            request,
-            f"socialaccount/login_redirect.{account_settings.TEMPLATE_EXTENSION}",
-            {
-                "provider": provider,
-                "redirect_to": add_query_params(request.get_full_path(), {"_redir": ""}),
-            },
-        )
+    return render(
+        request,
+        f"socialaccount/login_redirect.{account_settings.TEMPLATE_EXTENSION}",
+        {
+            "provider": provider,
+            "redirect_to": add_query_params(request.get_full_path(), {"_redir": ""}),
+        },
     )
 
 
@@ -94,11 +86,11 @@ def _provider_error(
     state: dict[str, Any],
     error: str,
 ) -> HttpResponse:
-    code = flow.E_CANCELLED if error == "access_denied" else flow.E_TOKEN
+    code = E_CANCELLED if error == "access_denied" else E_TOKEN
     return flow.fail(request, provider, code, state=state)
 
 
-@method_decorator([login_not_required, never_cache], name="dispatch")
+@method_decorator([login_not_required, flow.secure_flow], name="dispatch")
 class CallbackView(View):
     """Code flow: ``GET ?code=...&state=...`` (or ``?error=...&state=...``)."""
 
@@ -109,7 +101,7 @@ class CallbackView(View):
         state = _take_state(request, provider, request.GET.get("state"))
         if state is None:
             return _strict_samesite_retry(request, provider) or flow.fail(
-                request, provider, flow.E_STATE
+                request, provider, E_STATE
             )
         refused = flow.check_binding(request, provider, state, flow.CODE)
         if refused:
@@ -118,14 +110,14 @@ class CallbackView(View):
             return _provider_error(request, provider, state, request.GET.get("error", ""))
         code = request.GET.get("code", "")
         if not code or len(code) > 4096:
-            return flow.fail(request, provider, flow.E_TOKEN, state=state)
+            return flow.fail(request, provider, E_TOKEN, state=state)
         token = flow.exchange_code(request, provider, state, code)
         if isinstance(token, HttpResponse):
             return token
         return flow.finish(request, provider, state, token)
 
 
-@method_decorator([login_not_required, never_cache], name="dispatch")
+@method_decorator([login_not_required, flow.secure_flow], name="dispatch")
 class RelayView(View):
     """Implicit flow. ``GET``: a first-party page that moves the fragment into a POST (and out of
     the address bar and history). ``POST``: checks the state, then goes on like the code flow."""
@@ -145,13 +137,13 @@ class RelayView(View):
         )
         response["X-Frame-Options"] = "DENY"
         response["X-Content-Type-Options"] = "nosniff"
-        return flow.secure(response)
+        return response
 
     def post(self, request: HttpRequest) -> HttpResponse:
         provider = _provider(request)
         state = _take_state(request, provider, request.POST.get("state"))
         if state is None:
-            return flow.fail(request, provider, flow.E_STATE)
+            return flow.fail(request, provider, E_STATE)
         refused = flow.check_binding(request, provider, state, flow.IMPLICIT)
         if refused:
             return flow.fail(request, provider, refused, state=state)
@@ -159,7 +151,7 @@ class RelayView(View):
             return _provider_error(request, provider, state, request.POST["error"])
         token = flow.token_from_fragment(request.POST)
         if token is None:
-            return flow.fail(request, provider, flow.E_TOKEN, state=state)
+            return flow.fail(request, provider, E_TOKEN, state=state)
         refused = _check_audience(provider, token.access_token)
         if refused:
             return flow.fail(request, provider, refused, state=state)
@@ -175,12 +167,12 @@ def _check_audience(provider: SeeClickFixProvider, access_token: str) -> str | N
         if isinstance(err, APIError) and err.status == 404:
             return None  # no token-info endpoint at this host: nothing to check against
         logger.info("SeeClickFix sign-in stopped: token info failed (%s)", type(err).__name__)
-        return flow.E_TOKEN
+        return E_TOKEN
     application = info.get("application")
     uid = application.get("uid") if isinstance(application, dict) else None
     if uid is not None and uid != provider.app.client_id:
         logger.warning("SeeClickFix sign-in refused: the token was issued to another app")
-        return flow.E_TOKEN
+        return E_TOKEN
     return None
 
 

@@ -32,6 +32,8 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # Deferred: these need models (tokens) or settings (service), which the client package
+    # itself never imports, so the client works in a plain script.
     from importlib import import_module
 
     return getattr(import_module(module), name)

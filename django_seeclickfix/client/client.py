@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from ..exceptions import ReauthRequired, TransientError
 from . import defaults, parsing
 from .auth import ClientAuth, Credential
-from .errors import is_invalid_token, raise_for_status
+from .error_mapping import is_invalid_token, raise_for_status
 from .etags import CacheEtagStore, EtagStore, MemoryEtagStore, etag_key
 from .pagination import Fetched, items_of, walk_pages, walk_updates
 from .ratelimit import Budget
@@ -135,6 +135,12 @@ class SeeClickFixClient:
 
     def __repr__(self) -> str:
         return f"SeeClickFixClient({self.base_url!r}, {self.auth!r})"
+
+    @property
+    def requests_made(self) -> int:
+        """API requests this client's rate budget has granted so far (redirect hops included):
+        what a sync or a feed pass cost is the difference over its run."""
+        return int(self.session.budget.stats.acquired)
 
     def close(self) -> None:
         self.session.close()

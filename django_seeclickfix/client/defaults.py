@@ -9,8 +9,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from django.conf import settings
+
 from .. import __version__
-from ..conf import SETTINGS
+from ..conf import SETTINGS, app_settings
+from .ratelimit import MemoryStore, RateBudget
 
 PROJECT_URL = "https://github.com/django-seeclickfix/django-seeclickfix"
 DEFAULT_USER_AGENT = f"django-seeclickfix/{__version__} (+{PROJECT_URL})"
@@ -20,16 +23,12 @@ _local_lock = threading.Lock()
 
 
 def django_configured() -> bool:
-    from django.conf import settings
-
     return bool(settings.configured)
 
 
 def setting(name: str) -> Any:
     """``app_settings.<name>`` when Django is configured, else the documented default."""
     if django_configured():
-        from ..conf import app_settings
-
         return getattr(app_settings, name)
     return SETTINGS[name].default
 
@@ -41,8 +40,6 @@ def user_agent() -> str:
 
 def default_budget() -> Any:
     """The shared budget from settings, or one process-wide in-memory budget without Django."""
-    from .ratelimit import MemoryStore, RateBudget
-
     if django_configured():
         return RateBudget.from_settings()
     global _local_budget

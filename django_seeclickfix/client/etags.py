@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
+from django.core.cache import caches
+
 ETAG_TTL = 30 * 24 * 3600  # a month: an account synced less often simply pays one full fetch
 
 
@@ -36,8 +38,6 @@ class CacheEtagStore:
         self.alias = alias
 
     def _cache(self) -> Any:
-        from django.core.cache import caches
-
         return caches[self.alias]
 
     def get(self, key: str) -> str | None:

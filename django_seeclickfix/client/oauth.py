@@ -18,13 +18,24 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from ..conf import app_settings
 from ..exceptions import OAuthError, ReauthRequired, TransientError
 from . import parsing
 from .auth import BearerAuth, sendable_token
-from .errors import server_message
+from .error_mapping import server_message
 from .session import ApiSession, HttpResponse, redact
 
 TOKEN_FIELDS = ("access_token", "refresh_token")
+AUTHORIZE_RESERVED = frozenset(
+    {
+        "client_id",
+        "redirect_uri",
+        "response_type",
+        "state",
+        "code_challenge",
+        "code_challenge_method",
+    }
+)
 # Longer than any access token lifetime a server means (and far below where computing the expiry
 # date overflows): an answer beyond it is nonsense, not a token to store.
 MAX_EXPIRES_IN = 10 * 365 * 86400
@@ -130,8 +141,6 @@ class OAuthClient:
     def base_url(self) -> str:
         if self._base_url:
             return self._base_url
-        from ..conf import app_settings
-
         return app_settings.base_url
 
     @property
@@ -159,14 +168,24 @@ class OAuthClient:
         code_challenge: str | None = None,
         code_challenge_method: str = "S256",
         scope: str | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> str:
-        """Where to send the user's browser to authorise this app."""
+        """Where to send the user's browser to authorise this app.
+
+        ``extra`` (a provider's ``AUTH_PARAMS``) is sent too, but never replaces a parameter
+        the flow's security rests on (client, redirect URI, response type, state, PKCE).
+        """
         params = {
-            "client_id": self.client_id,
-            "redirect_uri": redirect_uri,
-            "response_type": response_type,
-            "state": state,
+            key: value for key, value in (extra or {}).items() if key not in AUTHORIZE_RESERVED
         }
+        params.update(
+            {
+                "client_id": self.client_id,
+                "redirect_uri": redirect_uri,
+                "response_type": response_type,
+                "state": state,
+            }
+        )
         if code_challenge:
             params["code_challenge"] = code_challenge
             params["code_challenge_method"] = code_challenge_method

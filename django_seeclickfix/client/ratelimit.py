@@ -29,7 +29,6 @@ records are wall-clock times; ``margin`` adds slack for skew.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -39,6 +38,9 @@ from functools import partial
 from types import TracebackType
 from typing import Any, Protocol
 
+from django.core.cache import caches
+
+from ..conf import app_settings
 from ..exceptions import RateLimited, TransientError
 
 logger = logging.getLogger("django_seeclickfix.client.ratelimit")
@@ -73,8 +75,6 @@ class DjangoCacheStore:
 
     @property
     def cache(self) -> Any:
-        from django.core.cache import caches
-
         return caches[self.alias]
 
     def add(self, key: str, value: Any, timeout: float | None) -> bool:
@@ -179,23 +179,6 @@ class BudgetStats:
             }
 
 
-class BudgetListener(Protocol):
-    """Optional hooks; every method is called in the requesting thread and must be quick."""
-
-    def acquired(self, scope: str, ticket: int, waited: float, at: float) -> None: ...
-
-    def released(self, scope: str, ticket: int, at: float) -> None: ...
-
-    def rejected(self, scope: str, retry_after: float) -> None: ...
-
-    def paused(self, scope: str, seconds: float) -> None: ...
-
-
-def scope_digest(secret: str) -> str:
-    """A short stable name for a per-token budget: a hash, never the token."""
-    return hashlib.sha256(secret.encode()).hexdigest()[:32]
-
-
 class Reservation:
     """One unit of budget: hold it while the request is on the wire, then release it."""
 
@@ -243,7 +226,6 @@ class RateBudget:
         key_prefix: str = "scf:budget",
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
-        listener: BudgetListener | None = None,
     ) -> None:
         if requests < 1 or period <= 0:
             raise ValueError("A budget needs requests >= 1 and period > 0.")
@@ -257,7 +239,6 @@ class RateBudget:
         self.key_prefix = key_prefix
         self.clock = clock
         self.sleep = sleep
-        self.listener = listener
         self.stats = BudgetStats()
         # Records outlive every use: a ticket matters until the one N later has been resolved.
         self._record_ttl = max(3600.0, 4 * (self.period + self.max_wait + self.hold_timeout))
@@ -266,8 +247,6 @@ class RateBudget:
     @classmethod
     def from_settings(cls, **overrides: Any) -> RateBudget:
         """The budget described by ``SEECLICKFIX`` (rate, period, wait, cache alias)."""
-        from ..conf import app_settings
-
         overrides.setdefault("store", DjangoCacheStore(app_settings.RATE_LIMIT_CACHE))
         return cls.from_values(partial(getattr, app_settings), **overrides)
 
@@ -325,8 +304,6 @@ class RateBudget:
             return
         self._store("set", key, until, seconds + 1)
         self.stats.record_pause()
-        if self.listener:
-            self.listener.paused(scope, seconds)
         logger.warning("SeeClickFix rate budget %r paused for %.1f s", scope, seconds)
 
     def reserve(self, scope: str = "global") -> Reservation:
@@ -352,10 +329,7 @@ class RateBudget:
                 else:
                     go = max(now, pause_until)
                 if go <= now and state != CLAIMED:
-                    waited = now - started
-                    self.stats.record_acquired(waited)
-                    if self.listener:
-                        self.listener.acquired(scope, ticket, waited, now)
+                    self.stats.record_acquired(now - started)
                     return Reservation(self, scope, ticket)
                 if go > deadline:
                     self._skip(scope, ticket, inherited)
@@ -371,8 +345,6 @@ class RateBudget:
 
     def _reject(self, scope: str, retry_after: float) -> RateLimited:
         self.stats.record_rejected()
-        if self.listener:
-            self.listener.rejected(scope, retry_after)
         return RateLimited(
             f"SeeClickFix's request budget is used up; try again in {retry_after:.1f} s.",
             retry_after=retry_after,
@@ -406,8 +378,6 @@ class RateBudget:
         except TransientError:
             # The request already happened; its ticket will count as finished once stale.
             logger.warning("Could not release budget ticket %s", ticket, exc_info=True)
-        if self.listener:
-            self.listener.released(scope, ticket, now)
 
     def _resolve(self, scope: str, ticket: int, now: float) -> tuple[str, float, int]:
         """What ticket ``ticket - N``'s chain says: (state, time, ticket it resolved to).

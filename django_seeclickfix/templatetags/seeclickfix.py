@@ -20,8 +20,8 @@ from typing import Any
 from django import template
 from django.urls import reverse
 
+from ..current import account_for_request
 from ..models import SeeClickFixAccount
-from ..views import account_for, account_for_request
 
 register = template.Library()
 
@@ -32,7 +32,7 @@ def _account(context: template.Context) -> SeeClickFixAccount | None:
     if user is None:
         return None
     if request is None:
-        return account_for(user)
+        return SeeClickFixAccount.objects.for_user(user)
     return account_for_request(request, user)
 
 

@@ -17,11 +17,12 @@ __all__ = ["Emulator", "RemoteEmulator", "emulator_settings", "use_emulator"]
 
 def __getattr__(name: str) -> Any:
     if name in ("Emulator", "RemoteEmulator"):
+        # Deferred: pytest imports this package in every run; the emulator loads on first use.
         from . import emulator
 
         return getattr(emulator, name)
     if name in ("emulator_settings", "use_emulator"):
-        from . import configure
+        from . import configure  # deferred: it reads Django settings
 
         return getattr(configure, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

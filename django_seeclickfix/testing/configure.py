@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
+
 if TYPE_CHECKING:
     from .emulator import Emulator, RemoteEmulator
 
@@ -28,8 +30,6 @@ def emulator_settings(
 ) -> dict[str, Any]:
     """Settings for ``override_settings(**...)``. ``extra`` goes into ``SEECLICKFIX`` too
     (e.g. ``FLOW="implicit"``). ``secret=None`` configures a public (implicit-flow) app."""
-    from django.conf import settings
-
     url = emulator if isinstance(emulator, str) else emulator.url
     seeclickfix = dict(getattr(settings, "SEECLICKFIX", {}) or {})
     seeclickfix.update({"BASE_URL": url, "ENVIRONMENT": environment, **extra})

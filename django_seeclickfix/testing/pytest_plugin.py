@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 @pytest.fixture(scope="session")
 def scf_emulator_server() -> Iterator[Emulator]:
     """The session's emulator server, not reset between tests (use ``scf_emulator``)."""
-    from .emulator import Emulator
+    from .emulator import Emulator  # deferred: the plugin loads in every pytest run
 
     emulator = Emulator(port=0, seed="demo", rate_limit=None).start()
     yield emulator
@@ -48,7 +48,7 @@ def scf_emulator(scf_emulator_server: Emulator) -> Emulator:
 @pytest.fixture
 def scf_emulator_settings(scf_emulator: Emulator, settings: Any) -> Emulator:
     """``scf_emulator`` with the Django settings pointing at it (needs pytest-django)."""
-    from .configure import use_emulator
+    from .configure import use_emulator  # deferred: it reads Django settings
 
     use_emulator(settings, scf_emulator)
     return scf_emulator
@@ -57,7 +57,7 @@ def scf_emulator_settings(scf_emulator: Emulator, settings: Any) -> Emulator:
 @pytest.fixture
 def scf_emulator_factory() -> Iterator[Callable[..., Emulator]]:
     """Start extra emulators: ``scf_emulator_factory(**Emulator options)``."""
-    from .emulator import Emulator
+    from .emulator import Emulator  # deferred: the plugin loads in every pytest run
 
     started: list[Emulator] = []
 

@@ -22,13 +22,13 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from django_seeclickfix.actions import ActionConflict, queue_comment, queue_issue
+from django_seeclickfix.actions import queue_comment, queue_issue
 from django_seeclickfix.client import RequestType, client_for_user
 from django_seeclickfix.conf import app_settings
-from django_seeclickfix.exceptions import ReauthRequired, SeeClickFixError
+from django_seeclickfix.current import account_for_request
+from django_seeclickfix.exceptions import ActionConflict, ReauthRequired, SeeClickFixError
 from django_seeclickfix.models import SeeClickFixAccount, SeeClickFixAction, SeeClickFixIssue
 from django_seeclickfix.tasks import sync_account
-from django_seeclickfix.views import account_for_request
 
 from .forms import CommentForm, DetailsForm, WhereWhatForm
 from .spots import BY_KEY, CENTER

@@ -6,7 +6,7 @@ import importlib.util
 
 import pytest
 
-from django_seeclickfix.models import AreaFeed, SeeClickFixAccount, SeeClickFixIssue
+from django_seeclickfix.models import SeeClickFixAccount, SeeClickFixAreaFeed, SeeClickFixIssue
 from tests.workers import ROOT
 
 
@@ -31,7 +31,7 @@ def test_the_feed_costs_one_request_for_what_per_user_syncs_pay_one_each():
     # It leaves the database as it found it.
     assert not SeeClickFixAccount.objects.exists()
     assert not SeeClickFixIssue.objects.exists()
-    assert not AreaFeed.objects.exists()
+    assert not SeeClickFixAreaFeed.objects.exists()
 
 
 @pytest.mark.django_db

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from django_seeclickfix import feed, tasks
-from django_seeclickfix.models import AreaFeed, SeeClickFixAccount
+from django_seeclickfix.models import SeeClickFixAccount, SeeClickFixAreaFeed
 
 from .conftest import NEW_HAVEN_AREA
 
@@ -32,10 +32,10 @@ def accounts(world):
     return made
 
 
-def fresh_pass(area: dict, ago: timedelta = timedelta(0)) -> AreaFeed:
+def fresh_pass(area: dict, ago: timedelta = timedelta(0)) -> SeeClickFixAreaFeed:
     """The area's row as after a complete pass that started ``ago``."""
     state = feed.area_state(feed.Area.from_setting(area), timezone.now())
-    AreaFeed.objects.filter(pk=state.pk).update(last_pass_at=timezone.now() - ago)
+    SeeClickFixAreaFeed.objects.filter(pk=state.pk).update(last_pass_at=timezone.now() - ago)
     return state
 
 
@@ -95,7 +95,7 @@ def test_a_pass_under_other_filters_does_not_count(world, accounts):
 
 def test_a_pass_of_another_environment_does_not_count(world, accounts):
     fresh_pass(NEW_HAVEN_AREA)
-    AreaFeed.objects.update(environment="production")
+    SeeClickFixAreaFeed.objects.update(environment="production")
 
     assert not feed.feed_is_fresh()
 

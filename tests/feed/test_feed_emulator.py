@@ -11,10 +11,10 @@ import pytest
 from django.core.cache import caches
 from django.utils import timezone
 
-from django_seeclickfix import feed, sync, tasks
+from django_seeclickfix import feed, locks, sync, tasks
 from django_seeclickfix.client.parsing import format_timestamp
 from django_seeclickfix.exceptions import RateLimited, TransientError
-from django_seeclickfix.models import AccountStatus, AreaFeed, SeeClickFixIssue
+from django_seeclickfix.models import AccountStatus, SeeClickFixAreaFeed, SeeClickFixIssue
 from tests.jobs.conftest import assert_no_duplicates
 
 from .conftest import HARTFORD, LISTING, NEW_HAVEN_AREA
@@ -53,7 +53,7 @@ def test_changes_by_linked_users_arrive_through_the_feed(world):
         "ASC",
         "100",
     )
-    state = AreaFeed.objects.get(name="new-haven")
+    state = SeeClickFixAreaFeed.objects.get(name="new-haven")
     # Past the newest change's second: the walk was complete, nothing is read twice.
     assert state.cursor == max(i.updated_at for i in [*potholes, archived]) + timedelta(seconds=1)
     assert state.last_pass_at is not None
@@ -124,7 +124,7 @@ def test_changes_by_others_are_not_stored_anywhere(world, caplog):
         assert stranger.name not in caplog.text
     # The area moved on past them: the next pass does not read them again.
     newest = max(i.updated_at for i in [mine, *theirs])
-    assert AreaFeed.objects.get().cursor == newest + timedelta(seconds=1)
+    assert SeeClickFixAreaFeed.objects.get().cursor == newest + timedelta(seconds=1)
 
 
 def test_an_issue_outside_the_area_arrives_through_the_per_user_sync(world):
@@ -136,7 +136,7 @@ def test_an_issue_outside_the_area_arrives_through_the_per_user_sync(world):
     assert stored_ids() == {at_home.id}
     through_feed = SeeClickFixIssue.objects.values().get(scf_id=at_home.id)
 
-    result = sync.sync_account(account)
+    result = sync.sync_now(account)
 
     assert result.issues == 2
     assert stored_ids() == {at_home.id, away.id}
@@ -173,15 +173,15 @@ def test_a_crash_mid_page_then_a_rerun_leaves_no_duplicate_and_no_gap(world):
 
     first_page = issues[:100]
     assert stored_ids() == {i.id for i in first_page} & expected
-    assert AreaFeed.objects.get().cursor == first_page[-1].updated_at
-    assert AreaFeed.objects.get().last_pass_at is None  # not a complete pass
+    assert SeeClickFixAreaFeed.objects.get().cursor == first_page[-1].updated_at
+    assert SeeClickFixAreaFeed.objects.get().last_pass_at is None  # not a complete pass
 
     result = feed.run_feed()["areas"][0]
 
     assert stored_ids() == expected
     assert_no_duplicates()
     assert result["changes"] == 150  # from the committed cursor on; page 1 is not read again
-    assert AreaFeed.objects.get().cursor == issues[-1].updated_at + timedelta(seconds=1)
+    assert SeeClickFixAreaFeed.objects.get().cursor == issues[-1].updated_at + timedelta(seconds=1)
 
 
 def test_a_server_error_mid_walk_keeps_committed_pages_and_the_task_retries(world):
@@ -201,7 +201,7 @@ def test_a_server_error_mid_walk_keeps_committed_pages_and_the_task_retries(worl
     ):
         feed.run_feed()
 
-    state = AreaFeed.objects.get()
+    state = SeeClickFixAreaFeed.objects.get()
     assert state.cursor == issues[99].updated_at
     assert state.last_error.startswith("TransientError: SeeClickFix failed with 503")
 
@@ -213,14 +213,14 @@ def test_a_server_error_mid_walk_keeps_committed_pages_and_the_task_retries(worl
 
     assert stored_ids() == {i.id for i in issues if i.reporter_id == linked[0].id}
     assert_no_duplicates()
-    assert AreaFeed.objects.get().last_error == ""
+    assert SeeClickFixAreaFeed.objects.get().last_error == ""
 
 
 def test_the_cursor_survives_a_restart(world):
     rita, _account = world.linked_resident("rita")
     first = world.report(rita, summary="Before the restart")
     feed.run_feed()
-    cursor = AreaFeed.objects.get().cursor
+    cursor = SeeClickFixAreaFeed.objects.get().cursor
 
     # A restart: no ETags, no locks, no budget state, new clients; only the database remains.
     caches["default"].clear()
@@ -264,19 +264,22 @@ def test_a_bounding_box_area_and_several_areas(world):
     assert outside.id not in stored_ids()
     box = world.listing_requests(since)[1].query
     assert (box["min_lat"], box["max_lng"]) == ("41.7237", "-72.6415")
-    assert set(AreaFeed.objects.values_list("name", flat=True)) == {"new-haven", "hartford"}
+    assert set(SeeClickFixAreaFeed.objects.values_list("name", flat=True)) == {
+        "new-haven",
+        "hartford",
+    }
 
 
 def test_new_filters_restart_the_area(world):
     rita, _account = world.linked_resident("rita")
     world.report(rita)
     feed.run_feed()
-    old = AreaFeed.objects.get()
+    old = SeeClickFixAreaFeed.objects.get()
     world.configure(AREAS=[{"NAME": "new-haven", "BBOX": [41.2466, -72.9975, 41.3504, -72.86]}])
 
     restarted = feed.run_feed()["areas"][0]
 
-    new = AreaFeed.objects.get()
+    new = SeeClickFixAreaFeed.objects.get()
     assert new.definition.startswith("max_lat=41.3504")
     # Read from FEED_BACKFILL before now again, not from the old filters' cursor.
     assert restarted["changes"] == 1
@@ -293,8 +296,8 @@ def test_a_failing_area_does_not_stop_the_others(world):
     with pytest.raises(TransientError):
         feed.run_feed()
 
-    assert AreaFeed.objects.get(name="new-haven").last_error.startswith("TransientError")
-    assert AreaFeed.objects.get(name="hartford").last_pass_at is not None
+    assert SeeClickFixAreaFeed.objects.get(name="new-haven").last_error.startswith("TransientError")
+    assert SeeClickFixAreaFeed.objects.get(name="hartford").last_pass_at is not None
     assert stored_ids() == {there.id}
 
 
@@ -307,11 +310,11 @@ def test_a_rate_limit_stops_the_pass(world):
         feed.run_feed()
 
     assert len(world.listing_requests(since)) == 1
-    assert not AreaFeed.objects.filter(name="hartford").exists()
+    assert not SeeClickFixAreaFeed.objects.filter(name="hartford").exists()
 
 
 def test_a_locked_area_is_left_to_the_pass_holding_it(world):
-    lock = feed.AreaLock("new-haven", owner="another-pass")
+    lock = locks.AreaLock("new-haven", owner="another-pass")
     assert lock.acquire()
     since = world.last_seq()
 

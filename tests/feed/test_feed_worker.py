@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from django_seeclickfix import tasks
 from django_seeclickfix.client.parsing import format_timestamp
-from django_seeclickfix.models import AreaFeed, SeeClickFixIssue
+from django_seeclickfix.models import SeeClickFixAreaFeed, SeeClickFixIssue
 from tests.jobs.conftest import assert_no_duplicates
 from tests.workers import wait_for
 
@@ -30,19 +30,19 @@ def test_a_pool_process_killed_mid_pass_resumes_without_duplicate_or_gap(world, 
 
     tasks.sync_area_feed.delay()
     wait_for(
-        lambda: AreaFeed.objects.filter(cursor__gte=base).exists(),
+        lambda: SeeClickFixAreaFeed.objects.filter(cursor__gte=base).exists(),
         timeout=20,
         what="the first page to be committed",
         worker=worker,
     )
-    committed = AreaFeed.objects.get().cursor
+    committed = SeeClickFixAreaFeed.objects.get().cursor
     assert 0 < SeeClickFixIssue.objects.count() < len(expected)
     requests_before = len(world.listing_requests())
     worker.kill_child()
     world.emulator.faults.clear()
 
     wait_for(
-        lambda: AreaFeed.objects.filter(last_pass_at__isnull=False).exists(),
+        lambda: SeeClickFixAreaFeed.objects.filter(last_pass_at__isnull=False).exists(),
         timeout=30,
         what="the re-delivered pass to finish",
         worker=worker,
@@ -54,7 +54,7 @@ def test_a_pool_process_killed_mid_pass_resumes_without_duplicate_or_gap(world, 
     resumed = world.listing_requests()[requests_before:]
     assert resumed
     assert all(r.query["updated_at_after"] >= format_timestamp(committed) for r in resumed)
-    assert AreaFeed.objects.get().cursor == issues[-1].updated_at + timedelta(seconds=1)
+    assert SeeClickFixAreaFeed.objects.get().cursor == issues[-1].updated_at + timedelta(seconds=1)
 
 
 def test_the_cursor_survives_a_worker_restart(world, scf_worker_factory):
@@ -63,7 +63,7 @@ def test_the_cursor_survives_a_worker_restart(world, scf_worker_factory):
     worker = scf_worker_factory(concurrency=1)
     first = tasks.sync_area_feed.delay().get(timeout=20)
     assert first["areas"][0]["stored"] == 1
-    cursor = AreaFeed.objects.get().cursor
+    cursor = SeeClickFixAreaFeed.objects.get().cursor
 
     worker.restart(kill=False)
     later = world.report(rita, summary="After", updated_at=timezone.now())

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django_seeclickfix import feed
 from django_seeclickfix.beat import SYNC_AREA_FEED, beat_schedule
 from django_seeclickfix.conf import app_settings
-from django_seeclickfix.models import AreaFeed
+from django_seeclickfix.models import SeeClickFixAreaFeed
 
 BOX = [41.2466, -72.9975, 41.3504, -72.86]
 
@@ -87,22 +87,22 @@ def test_the_admin_shows_the_cursor_read_only(client, django_user_model):
     admin = django_user_model.objects.create_superuser("root", "root@example.org", "pw")
     client.force_login(admin)
     now = timezone.now()
-    state = AreaFeed.objects.create(
+    state = SeeClickFixAreaFeed.objects.create(
         environment="production",
         name="new-haven",
         definition="place_url=new-haven",
         cursor=now,
         last_pass_at=now,
     )
-    listing = client.get(reverse("admin:seeclickfix_areafeed_changelist"))
+    listing = client.get(reverse("admin:seeclickfix_seeclickfixareafeed_changelist"))
 
     assert listing.status_code == 200
     assert "place_url=new-haven" in listing.content.decode()
-    assert client.get(reverse("admin:seeclickfix_areafeed_add")).status_code == 403
-    change_url = reverse("admin:seeclickfix_areafeed_change", args=[state.pk])
+    assert client.get(reverse("admin:seeclickfix_seeclickfixareafeed_add")).status_code == 403
+    change_url = reverse("admin:seeclickfix_seeclickfixareafeed_change", args=[state.pk])
     assert client.get(change_url).status_code == 200  # viewable
     assert client.post(change_url, {"cursor": "2000-01-01 00:00:00"}).status_code == 403
     state.refresh_from_db()
     assert state.cursor == now
-    assert repr(state).startswith("<AreaFeed pk=")
+    assert repr(state).startswith("<SeeClickFixAreaFeed pk=")
     assert str(state) == "new-haven (production)"

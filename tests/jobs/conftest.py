@@ -64,7 +64,7 @@ def link_emulator_user(
     fields.setdefault("expires_at", datetime.now(UTC) + timedelta(seconds=token.expires_in or 7200))
     return SeeClickFixAccount.objects.create(
         user=user,
-        scf_user_id=scf_user.id,
+        user_scf_id=scf_user.id,
         access_token=token.access_token,
         refresh_token=token.refresh_token,
         **fields,
@@ -84,13 +84,13 @@ def assert_no_duplicates() -> None:
 def make_account(django_user_model):
     counter = iter(range(1, 10_000))
 
-    def make(scf_user_id: int | None = None, **fields: Any) -> SeeClickFixAccount:
+    def make(user_scf_id: int | None = None, **fields: Any) -> SeeClickFixAccount:
         n = next(counter)
         user = fields.pop("user", None) or django_user_model.objects.create_user(f"jobs-user-{n}")
         fields.setdefault("environment", "production")
         fields.setdefault("access_token", f"access-token-{n}")
         return SeeClickFixAccount.objects.create(
-            user=user, scf_user_id=scf_user_id if scf_user_id is not None else 1000 + n, **fields
+            user=user, user_scf_id=user_scf_id if user_scf_id is not None else 1000 + n, **fields
         )
 
     return make

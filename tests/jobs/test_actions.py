@@ -10,11 +10,10 @@ from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
-from django_seeclickfix import actions, tasks
-from django_seeclickfix.exceptions import RateLimited, TransientError
-from django_seeclickfix.jobs import SeeClickFixTask
+from django_seeclickfix import actions, exceptions, posting, tasks
+from django_seeclickfix.exceptions import AccountUnavailable, RateLimited, TransientError
 from django_seeclickfix.models import ActionStatus, SeeClickFixAction
-from django_seeclickfix.tokens import AccountUnavailable
+from django_seeclickfix.task_base import SeeClickFixTask
 
 from .conftest import jobs_settings
 
@@ -23,7 +22,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def account(make_account, fake_scf):
-    return make_account(scf_user_id=fake_scf.user_id)
+    return make_account(user_scf_id=fake_scf.user_id)
 
 
 def queued_ids(published, task):
@@ -64,7 +63,7 @@ def test_the_same_request_id_is_one_action(account, published, django_capture_on
         again = actions.queue_comment(account, 77, "Once", request_id="dup")
     assert first.pk == again.pk
     assert SeeClickFixAction.objects.count() == 1
-    with pytest.raises(actions.ActionConflict):
+    with pytest.raises(exceptions.ActionConflict):
         actions.queue_comment(account, 77, "Something else", request_id="dup")
 
     SeeClickFixAction.objects.filter(pk=first.pk).update(status=ActionStatus.SUCCEEDED)
@@ -135,10 +134,10 @@ def test_a_post_that_arrived_but_whose_answer_was_lost_is_not_sent_again(account
 
 def test_a_run_that_died_after_claiming_is_reconciled_before_posting(account, fake_scf):
     action = actions.queue_comment(account, 77, "Streetlight out")
-    actions._claim(action.pk, "task-1", None)  # the worker died here, before the POST
+    posting._claim(action.pk, "task-1", None)  # the worker died here, before the POST
 
-    first = actions.perform(action.pk, task_id="task-1")
-    again = actions.perform(action.pk, task_id="task-1")
+    first = posting.perform(action.pk, task_id="task-1")
+    again = posting.perform(action.pk, task_id="task-1")
 
     assert first.status == again.status == "succeeded"
     assert len(fake_scf.posts) == 1
@@ -155,18 +154,18 @@ def test_an_older_identical_comment_does_not_count_as_this_one(account, fake_scf
         }
     ]
     action = actions.queue_comment(account, 77, "+1")
-    actions._claim(action.pk, "task-1", None)
+    posting._claim(action.pk, "task-1", None)
 
-    assert actions.perform(action.pk, task_id="task-1").result_scf_id == 5001
+    assert posting.perform(action.pk, task_id="task-1").result_scf_id == 5001
     assert len(fake_scf.posts) == 1
 
 
 def test_another_run_holding_the_lease_makes_this_one_wait(account, fake_scf):
     action = actions.queue_comment(account, 77, "Hello")
-    actions._claim(action.pk, "the-other-task", None)
+    posting._claim(action.pk, "the-other-task", None)
 
-    with pytest.raises(actions.ActionInFlight) as waited:
-        actions.perform(action.pk, task_id="this-task")
+    with pytest.raises(exceptions.ActionInFlight) as waited:
+        posting.perform(action.pk, task_id="this-task")
     assert 290 < waited.value.retry_after <= 300  # TASK_TIME_LIMIT
     assert fake_scf.posts == []
 
@@ -197,12 +196,12 @@ def test_rate_limited_before_sending_goes_back_to_pending(account, fake_scf):
         ),
         pytest.raises(RateLimited),
     ):
-        actions.perform(action.pk, task_id="t")
+        posting.perform(action.pk, task_id="t")
     action.refresh_from_db()
     assert action.status == ActionStatus.PENDING
     assert action.lease_until is None
 
-    actions.perform(action.pk, task_id="t")
+    posting.perform(action.pk, task_id="t")
     assert fake_scf.calls_to("/issues/77/comments") == 1  # pending: no need to look first
 
 
@@ -309,9 +308,9 @@ def test_reconciling_an_issue_matches_spot_time_and_description(account, fake_sc
         lng=-72.925011,
         description=issue_fields()["description"],
     )
-    actions._claim(action.pk, "t", None)
+    posting._claim(action.pk, "t", None)
 
-    result = actions.perform(action.pk, task_id="t")
+    result = posting.perform(action.pk, task_id="t")
 
     assert result.result_scf_id == 5
     assert fake_scf.posts == []

@@ -111,7 +111,7 @@ def test_the_command_waits_for_the_rate_budget(accounts):
 
 
 def test_full_sync_reports_issues_gone_from_seeclickfix(make_account, fake_scf):
-    account = make_account(scf_user_id=fake_scf.user_id)
+    account = make_account(user_scf_id=fake_scf.user_id)
     fake_scf.add_many(4)
     run("--account", str(account.pk))
     del fake_scf.issues[1]

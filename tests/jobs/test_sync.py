@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def account(make_account, fake_scf):
-    return make_account(scf_user_id=fake_scf.user_id)
+    return make_account(user_scf_id=fake_scf.user_id)
 
 
 def rows(account):
@@ -32,7 +32,7 @@ def rows(account):
 def test_cold_sync_stores_profile_every_issue_and_the_cursor(account, fake_scf):
     fake_scf.add_many(150)
 
-    result = sync.sync_account(account)
+    result = sync.sync_now(account)
 
     stored = rows(account)
     assert sorted(stored) == list(range(1, 151))
@@ -57,11 +57,11 @@ def test_cold_sync_stores_profile_every_issue_and_the_cursor(account, fake_scf):
 
 def test_unchanged_account_costs_exactly_one_request(account, fake_scf):
     fake_scf.add_many(30)
-    sync.sync_account(account)
+    sync.sync_now(account)
 
     for _ in range(2):  # a short page with the boundary issue, then a 304
         before = len(fake_scf.mock.calls)
-        result = sync.sync_account(account)
+        result = sync.sync_now(account)
         assert len(fake_scf.mock.calls) - before == 1
         assert result.requests == 1
         assert result.unchanged
@@ -71,7 +71,7 @@ def test_unchanged_account_costs_exactly_one_request(account, fake_scf):
 
 def test_incremental_sync_asks_from_the_cursor_and_picks_up_scf_side_changes(account, fake_scf):
     fake_scf.add_many(20)
-    sync.sync_account(account)
+    sync.sync_now(account)
     later = T0 + timedelta(days=2)
     fake_scf.issues[3].updated_at = later
     fake_scf.issues[3].status = "Closed"
@@ -79,7 +79,7 @@ def test_incremental_sync_asks_from_the_cursor_and_picks_up_scf_side_changes(acc
     fake_scf.issues[5].summary = "Pothole (bigger)"
     fake_scf.add(99, later + timedelta(seconds=2))
 
-    result = sync.sync_account(account)
+    result = sync.sync_now(account)
 
     last_url = fake_scf.mock.calls[-1].request.url
     assert "updated_at_after=2024-03-01T12%3A19%3A00Z" in last_url
@@ -96,12 +96,12 @@ def test_incremental_sync_asks_from_the_cursor_and_picks_up_scf_side_changes(acc
 
 def test_boundary_issue_comes_again_and_is_stored_once(account, fake_scf):
     fake_scf.add_many(5)
-    sync.sync_account(account)
+    sync.sync_now(account)
     boundary = fake_scf.issues[5]
     # Changed again within the same second as the cursor: only the boundary repeat shows it.
     boundary.summary = "Edited in the same second"
 
-    sync.sync_account(account)
+    sync.sync_now(account)
 
     assert SeeClickFixIssue.objects.filter(scf_id=5).count() == 1
     assert rows(account)[5].summary == "Edited in the same second"
@@ -115,11 +115,11 @@ def test_an_issue_changed_exactly_at_the_cursor_is_new_the_boundary_repeat_is_no
     complete walk the cursor is one second past the last change (``Page.cursor``), and an
     issue changed exactly in that second is new."""
     fake_scf.add_many(3)
-    sync.sync_account(account)
+    sync.sync_now(account)
     boundary = T0 + timedelta(minutes=2)  # issue 3, the newest: the cursor
     assert SeeClickFixAccount.objects.get(pk=account.pk).sync_cursor == boundary
 
-    repeat = sync.sync_account(account)  # the boundary issue alone, read again
+    repeat = sync.sync_now(account)  # the boundary issue alone, read again
     assert (repeat.pages, repeat.issues) == (1, 1)
     assert repeat.unchanged
 
@@ -127,32 +127,32 @@ def test_an_issue_changed_exactly_at_the_cursor_is_new_the_boundary_repeat_is_no
     SeeClickFixAccount.objects.filter(pk=account.pk).update(sync_cursor=past)
     account.refresh_from_db()
     fake_scf.add(4, past)
-    at_cursor = sync.sync_account(account)
+    at_cursor = sync.sync_now(account)
     assert at_cursor.issues == 1
     assert not at_cursor.unchanged
     assert rows(account)[4].scf_updated_at == past
-    assert sync.sync_account(account).unchanged  # now stored as listed (a 304 here)
+    assert sync.sync_now(account).unchanged  # now stored as listed (a 304 here)
 
 
 def test_a_change_later_in_the_cursors_second_is_new(account, fake_scf):
     fake_scf.add_many(3)
-    sync.sync_account(account)
+    sync.sync_now(account)
     fake_scf.add(4, T0 + timedelta(minutes=2))  # the cursor's second, after issue 3
-    result = sync.sync_account(account)
+    result = sync.sync_now(account)
     assert result.issues == 2
     assert not result.unchanged
 
 
 def test_running_a_sync_twice_changes_nothing(account, fake_scf):
     fake_scf.add_many(12)
-    sync.sync_account(account)
+    sync.sync_now(account)
     first = {
         i.scf_id: (i.summary, i.status, i.scf_updated_at, i.raw, i.first_synced_at)
         for i in SeeClickFixIssue.objects.all()
     }
     cursor = SeeClickFixAccount.objects.get(pk=account.pk).sync_cursor
 
-    sync.sync_account(account)
+    sync.sync_now(account)
 
     again = {
         i.scf_id: (i.summary, i.status, i.scf_updated_at, i.raw, i.first_synced_at)
@@ -167,14 +167,14 @@ def test_5xx_mid_pagination_keeps_committed_pages_and_the_retry_resumes(account,
     fake_scf.fail_issue_requests = {2}
 
     with pytest.raises(TransientError):
-        sync.sync_account(account)
+        sync.sync_now(account)
 
     account.refresh_from_db()
     assert SeeClickFixIssue.objects.count() == 100  # page one committed with its cursor
     assert account.sync_cursor == T0 + timedelta(minutes=99)
     assert account.last_synced_at is None
 
-    result = sync.sync_account(account)
+    result = sync.sync_now(account)
 
     assert SeeClickFixIssue.objects.count() == 250
     assert sorted(rows(account)) == list(range(1, 251))
@@ -187,7 +187,7 @@ def test_revoked_token_marks_the_link_and_stores_nothing(account, fake_scf):
     fake_scf.token_valid = False
 
     with pytest.raises(ReauthRequired):
-        sync.sync_account(account)
+        sync.sync_now(account)
 
     account.refresh_from_db()
     assert account.status == AccountStatus.REAUTH_REQUIRED
@@ -198,20 +198,20 @@ def test_profile_is_refreshed_only_when_older_than_profile_max_age(account, fake
     account.profile_synced_at = timezone.now() - timedelta(seconds=50)
     account.save()
     with override_settings(SEECLICKFIX=jobs_settings(PROFILE_MAX_AGE=60)):
-        assert not sync.sync_account(account).profile_refreshed
+        assert not sync.sync_now(account).profile_refreshed
         assert fake_scf.calls_to("/profile") == 0
         account.profile_synced_at = timezone.now() - timedelta(seconds=61)
         account.save()
-        assert sync.sync_account(account).profile_refreshed
+        assert sync.sync_now(account).profile_refreshed
         assert fake_scf.calls_to("/profile") == 1
 
 
 def test_a_profile_of_another_user_stops_the_sync(account, fake_scf):
-    fake_scf.user_id = account.scf_user_id + 1
+    fake_scf.user_id = account.user_scf_id + 1
     fake_scf.add_many(2)
 
     with pytest.raises(ReauthRequired):
-        sync.sync_account(account)
+        sync.sync_now(account)
 
     account.refresh_from_db()
     assert account.status == AccountStatus.REAUTH_REQUIRED
@@ -220,12 +220,12 @@ def test_a_profile_of_another_user_stops_the_sync(account, fake_scf):
 
 def test_issues_gone_from_scf_are_kept_and_counted_by_a_full_sync(account, fake_scf):
     fake_scf.add_many(6)
-    sync.sync_account(account)
+    sync.sync_now(account)
     del fake_scf.issues[2]
 
-    incremental = sync.sync_account(account)
+    incremental = sync.sync_now(account)
     assert incremental.missing is None
-    full = sync.sync_account(account, full=True)
+    full = sync.sync_now(account, full=True)
 
     assert full.missing == 1
     assert 2 in rows(account)  # never deleted
@@ -247,7 +247,7 @@ def test_account_synced_is_sent_with_the_summary(
     account_synced.connect(receiver)
     try:
         with django_capture_on_commit_callbacks(execute=True):
-            sync.sync_account(account)
+            sync.sync_now(account)
     finally:
         account_synced.disconnect(receiver)
     assert received == [(account.pk, received[0][1])]
@@ -273,7 +273,7 @@ def _queries_for_one_page(account, fake_scf, size: int, *, at_cursor: bool = Fal
     else:
         fake_scf.add_many(size, start=start, first_id=size * 1000)
     with CaptureQueriesContext(connection) as captured:
-        result = sync.sync_account(account)
+        result = sync.sync_now(account)
     assert result.pages == 1
     assert result.issues == size
     assert not result.unchanged

@@ -45,7 +45,7 @@ def listing_requests(emulator, since=0):
 def test_cold_then_incremental_then_unchanged(linked):
     emulator, scf_user, account = linked
 
-    cold = sync.sync_account(account)
+    cold = sync.sync_now(account)
 
     assert SeeClickFixIssue.objects.filter(account=account).count() == 230  # all four statuses
     assert (cold.pages, cold.requests) == (3, 4)  # /profile + 3 pages of 100
@@ -59,7 +59,7 @@ def test_cold_then_incremental_then_unchanged(linked):
     emulator.update_issue(issue.id, status="closed", summary="Fixed, thanks")
     last = emulator.requests()[-1].seq
 
-    incremental = sync.sync_account(account)
+    incremental = sync.sync_now(account)
 
     assert incremental.requests == 1
     assert not incremental.unchanged
@@ -69,7 +69,7 @@ def test_cold_then_incremental_then_unchanged(linked):
 
     for expected_status in (200, 304):  # the new cursor's first listing, then its ETag
         last = emulator.requests()[-1].seq
-        unchanged = sync.sync_account(account)
+        unchanged = sync.sync_now(account)
         sent = [r for r in emulator.requests() if r.seq > last]
         assert [r.status for r in sent] == [expected_status]
         assert unchanged.unchanged
@@ -92,12 +92,12 @@ def test_a_5xx_mid_pagination_then_the_retry_completes_without_duplicates(linked
         mock.patch.object(sync, "upsert_issues", upsert_then_break_the_next_page),
         pytest.raises(TransientError),
     ):
-        sync.sync_account(account)
+        sync.sync_now(account)
     assert SeeClickFixIssue.objects.count() == 100
     account.refresh_from_db()
     assert account.sync_cursor is not None
 
-    sync.sync_account(account)
+    sync.sync_now(account)
 
     assert SeeClickFixIssue.objects.count() == 230
     assert SeeClickFixIssue.objects.values("scf_id").distinct().count() == 230
@@ -108,7 +108,7 @@ def test_a_revoked_link_is_marked_and_stops(linked):
     emulator.deauthorize(scf_user)  # the user removed the app on SeeClickFix
 
     with pytest.raises(ReauthRequired):
-        sync.sync_account(account)
+        sync.sync_now(account)
 
     account.refresh_from_db()
     assert account.status == AccountStatus.REAUTH_REQUIRED

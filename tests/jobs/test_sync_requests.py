@@ -51,17 +51,17 @@ def change(emulator, account, count, minutes_ago):
 
 def test_cold_unchanged_and_changed_syncs_cost_the_bound(scf_emulator_settings, account):
     emulator = scf_emulator_settings
-    cold = api_requests(emulator, lambda: sync.sync_account(account))
+    cold = api_requests(emulator, lambda: sync.sync_now(account))
     assert [r.path for r in cold] == ["/api/v2/profile"] + ["/api/v2/profile/issues"] * 2
     assert SeeClickFixIssue.objects.filter(account=account).count() == 200
 
     for status in (200, 304):  # the cursor past the last second: nothing is read twice
-        unchanged = api_requests(emulator, lambda: sync.sync_account(account))
+        unchanged = api_requests(emulator, lambda: sync.sync_now(account))
         assert [r.status for r in unchanged] == [status]
 
     for count, pages, minutes_ago in ((100, 1, 30), (150, 2, 20)):
         summaries = change(emulator, account, count, minutes_ago)
-        changed = api_requests(emulator, lambda: sync.sync_account(account))
+        changed = api_requests(emulator, lambda: sync.sync_now(account))
         assert len(changed) == pages
         stored = SeeClickFixIssue.objects.filter(scf_id__in=summaries)
         assert dict(stored.values_list("scf_id", "summary")) == summaries

@@ -12,16 +12,16 @@ from celery import Celery
 from django.test import override_settings
 from django.utils import timezone
 
-from django_seeclickfix import sync, tasks
+from django_seeclickfix import locks, scheduling, sync, tasks
 from django_seeclickfix.exceptions import RateLimited, TransientError
-from django_seeclickfix.jobs import (
+from django_seeclickfix.models import AccountStatus, SeeClickFixAccount, SeeClickFixIssue
+from django_seeclickfix.task_base import (
     SeeClickFixTask,
     backoff_cap,
     broker_visibility_timeout,
     retry_countdown,
     seeclickfix_task,
 )
-from django_seeclickfix.models import AccountStatus, SeeClickFixAccount, SeeClickFixIssue
 from tests.celery_app import app as celery_app
 
 from .conftest import BASE, jobs_settings
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def account(make_account, fake_scf):
-    return make_account(scf_user_id=fake_scf.user_id)
+    return make_account(user_scf_id=fake_scf.user_id)
 
 
 # retry policy --------------------------------------------------------------------------------
@@ -131,7 +131,7 @@ def test_a_host_task_acts_as_the_user_and_ends_cleanly_without_a_link(
 
 def test_sync_account_task_syncs_and_clears_the_queued_mark(account, fake_scf):
     fake_scf.add_many(3)
-    sync.mark_queued([account.pk])
+    scheduling.mark_queued([account.pk])
 
     summary = tasks.sync_account.apply(args=[account.pk]).get()
 
@@ -156,7 +156,7 @@ def test_sync_account_retries_transient_errors_then_gives_up_and_backs_off(accou
     assert account.last_sync_error.startswith("TransientError")
     # A failed account waits SYNC_QUEUE_TIMEOUT before a pass takes it again.
     assert account.sync_queued_at is not None
-    assert sync.claim_due_accounts(None) == []
+    assert scheduling.claim_due_accounts(None) == []
 
 
 def test_reauth_required_is_not_retried(account, fake_scf):
@@ -196,28 +196,28 @@ def test_unusable_accounts_are_skipped_without_a_request(account, fake_scf, chan
 
 def test_one_sync_at_a_time_per_account(account, fake_scf):
     fake_scf.add_many(2)
-    other = sync.SyncLock(account.pk, owner="another-task")
+    other = locks.SyncLock(account.pk, owner="another-task")
     assert other.acquire()
 
     assert sync.run_sync(account.pk, owner="this-task")["outcome"] == "locked"
     assert len(fake_scf.mock.calls) == 0
     # A message delivered again after its worker died carries the same id: it takes over.
     assert sync.run_sync(account.pk, owner="another-task")["outcome"] == "synced"
-    assert sync.SyncLock(account.pk, owner="third").acquire()  # released in finally
+    assert locks.SyncLock(account.pk, owner="third").acquire()  # released in finally
 
 
 def test_the_lock_is_released_when_the_sync_fails(account, fake_scf):
     fake_scf.fail_issue_requests = {1}
     with pytest.raises(TransientError):
         sync.run_sync(account.pk, owner="first")
-    assert sync.SyncLock(account.pk, owner="second").acquire()
+    assert locks.SyncLock(account.pk, owner="second").acquire()
 
 
 def test_a_broken_lock_cache_is_a_transient_error(account):
-    with mock.patch("django_seeclickfix.sync.caches") as caches:
+    with mock.patch("django_seeclickfix.locks.caches") as caches:
         caches.__getitem__.return_value.add.side_effect = ConnectionError("down")
         with pytest.raises(TransientError, match="RATE_LIMIT_CACHE"):
-            sync.SyncLock(account.pk).acquire()
+            locks.SyncLock(account.pk).acquire()
 
 
 # sync_all_accounts ---------------------------------------------------------------------------
@@ -270,7 +270,7 @@ def test_the_pass_skips_recent_and_unusable_accounts(many, published, make_accou
 
 
 def test_accounts_whose_message_was_lost_are_queued_again_after_the_queue_timeout(many, published):
-    assert len(sync.claim_due_accounts(None)) == 8  # marked, then the broker lost them
+    assert len(scheduling.claim_due_accounts(None)) == 8  # marked, then the broker lost them
     assert tasks.sync_all_accounts.apply().get() == {"queued": 0}
     SeeClickFixAccount.objects.update(sync_queued_at=timezone.now() - timedelta(seconds=1801))
     assert tasks.sync_all_accounts.apply().get() == {"queued": 8}
@@ -300,17 +300,17 @@ def test_pass_batch_size_follows_the_shared_budget():
     with override_settings(
         SEECLICKFIX={"RATE_LIMIT_REQUESTS": 20, "RATE_LIMIT_PERIOD": 60, "SYNC_PASS_INTERVAL": 300}
     ):
-        assert sync.pass_batch_size() == 50  # half of the 100 requests until the next pass
+        assert scheduling.pass_batch_size() == 50  # half of the 100 requests until the next pass
     with override_settings(SEECLICKFIX={"SYNC_BATCH_SIZE": 7}):
-        assert sync.pass_batch_size() == 7
+        assert scheduling.pass_batch_size() == 7
     with override_settings(SEECLICKFIX={"RATE_LIMIT_SCOPE": "token"}):
-        assert sync.pass_batch_size() is None
+        assert scheduling.pass_batch_size() is None
     with override_settings(SEECLICKFIX={"RATE_LIMIT_REQUESTS": 1, "RATE_LIMIT_PERIOD": 3600}):
-        assert sync.pass_batch_size() == 1
+        assert scheduling.pass_batch_size() == 1
 
 
 def test_a_pass_then_its_syncs_store_every_accounts_issues(make_account, published, fake_scf):
-    accounts = [make_account(scf_user_id=fake_scf.user_id + n) for n in range(1)]
+    accounts = [make_account(user_scf_id=fake_scf.user_id + n) for n in range(1)]
     fake_scf.add_many(4)
     tasks.sync_all_accounts.apply().get()
     for name, args in published:
@@ -421,6 +421,6 @@ def test_refresh_expiring_tokens_stops_at_the_rate_limit_and_counts_failures(mak
     def fake_get_access_token(account):
         raise next(answers)
 
-    with mock.patch("django_seeclickfix.tokens.get_access_token", fake_get_access_token):
+    with mock.patch("django_seeclickfix.tasks.get_access_token", fake_get_access_token):
         counts = tasks.refresh_expiring_tokens.apply().get()
     assert counts == {"refreshed": 0, "reauth_required": 0, "failed": 1}

@@ -154,19 +154,19 @@ def test_a_redis_restart_during_a_pass_loses_no_account(
     assert_no_duplicates()
 
 
-def _comments_by(emulator, issue_id: int, scf_user_id: int, text: str) -> int:
+def _comments_by(emulator, issue_id: int, user_scf_id: int, text: str) -> int:
     issue = emulator.issue_json(issue_id)
     return sum(
         1
         for c in issue.get("comments") or []
-        if c["commenter"]["id"] == scf_user_id and c["comment"] == text
+        if c["commenter"]["id"] == user_scf_id and c["comment"] == text
     )
 
 
 def test_a_retried_comment_task_posts_once(scf_emulator_settings, scf_worker, django_user_model):
     emulator = scf_emulator_settings
     (account,) = link(emulator, django_user_model, 1, issues=1)
-    issue_id = emulator.state.issues_by_reporter[account.scf_user_id][0].id
+    issue_id = emulator.state.issues_by_reporter[account.user_scf_id][0].id
     # SeeClickFix stores the comment, then the client sees a 502: the task retries.
     emulator.faults.add(
         rf"^/api/v2/issues/{issue_id}/comments$",
@@ -190,7 +190,7 @@ def test_a_retried_comment_task_posts_once(scf_emulator_settings, scf_worker, dj
         worker=scf_worker,
     )
     assert done == 2
-    assert _comments_by(emulator, issue_id, account.scf_user_id, "The pothole is back") == 1
+    assert _comments_by(emulator, issue_id, account.user_scf_id, "The pothole is back") == 1
     posts = emulator.requests(f"/api/v2/issues/{issue_id}/comments", method="POST")
     assert len(posts) == 1
 
@@ -200,7 +200,7 @@ def test_a_comment_whose_worker_died_after_posting_is_not_posted_again(
 ):
     emulator = scf_emulator_settings
     (account,) = link(emulator, django_user_model, 1, issues=1)
-    issue_id = emulator.state.issues_by_reporter[account.scf_user_id][0].id
+    issue_id = emulator.state.issues_by_reporter[account.user_scf_id][0].id
     # The comment is stored at once; its answer takes 30 s: the worker dies waiting for it.
     emulator.faults.add(
         rf"^/api/v2/issues/{issue_id}/comments$", "latency", method="POST", delay=30, count=1
@@ -209,7 +209,7 @@ def test_a_comment_whose_worker_died_after_posting_is_not_posted_again(
 
     action = actions.queue_comment(account, issue_id, "Streetlight out again")
     wait_for(
-        lambda: _comments_by(emulator, issue_id, account.scf_user_id, "Streetlight out again"),
+        lambda: _comments_by(emulator, issue_id, account.user_scf_id, "Streetlight out again"),
         timeout=20,
         what="the comment to reach the emulator",
         worker=worker,
@@ -224,5 +224,5 @@ def test_a_comment_whose_worker_died_after_posting_is_not_posted_again(
     )
     action.refresh_from_db()
     assert action.status == ActionStatus.SUCCEEDED
-    assert _comments_by(emulator, issue_id, account.scf_user_id, "Streetlight out again") == 1
+    assert _comments_by(emulator, issue_id, account.user_scf_id, "Streetlight out again") == 1
     assert len(emulator.requests(f"/api/v2/issues/{issue_id}/comments", method="POST")) == 1

@@ -12,7 +12,7 @@ from django.template import Context, Template
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
-from django_seeclickfix import linking, tasks
+from django_seeclickfix import errorcodes, linking, sealing, tasks
 from django_seeclickfix.models import SeeClickFixAccount
 from django_seeclickfix.signals import account_unlinked
 
@@ -215,7 +215,7 @@ def test_template_tags(linked, ada):
     request = RequestFactory().get("/somewhere/")
     request.user = ada
     html = Template(
-        "{% load seeclickfix %}{% seeclickfix_account as acc %}{{ acc.scf_user_id }}|"
+        "{% load seeclickfix %}{% seeclickfix_account as acc %}{{ acc.user_scf_id }}|"
         "{% seeclickfix_link_status %}|{% seeclickfix_connect_button label='Go' %}"
     ).render(Context({"request": request}))
     assert html.startswith("1001|")
@@ -236,14 +236,14 @@ def test_pages_are_translatable(client, ada):
     client.force_login(ada)
     with translation.override("de"):
         page = client.get(reverse("seeclickfix:status"))
-        message = str(linking_messages()[linking.E_LINKED_ELSEWHERE])
+        message = str(linking_messages()[errorcodes.E_LINKED_ELSEWHERE])
     assert page.status_code == 200
     assert "SeeClickFix verbinden" in page.content.decode()
     assert "bereits mit einem anderen Benutzer" in message
 
 
 def linking_messages():
-    from django_seeclickfix.allauth_provider.flow import MESSAGES
+    from django_seeclickfix.errorcodes import MESSAGES
 
     return MESSAGES
 
@@ -341,7 +341,7 @@ def test_nothing_is_queued_when_the_linking_transaction_rolls_back(
 
     from django_seeclickfix.client import TokenResponse
 
-    sealed = linking.seal_tokens(
+    sealed = sealing.seal_tokens(
         TokenResponse("at-1", "Bearer", 7200, "rt-1", None, None), received_at=timezone.now()
     )
 
@@ -350,7 +350,7 @@ def test_nothing_is_queued_when_the_linking_transaction_rolls_back(
             linking.link_account(
                 user=ada,
                 social_account=None,
-                tokens=linking.unseal_tokens(sealed),
+                tokens=sealing.unseal_tokens(sealed),
                 profile={"id": 1001, "name": "Ada"},
             )
             raise RuntimeError("the surrounding request failed")

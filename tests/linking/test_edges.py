@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 from django.urls import reverse
 
-from django_seeclickfix import jobs, linking, tasks
+from django_seeclickfix import revocation, sealing, task_base, tasks, unlinking
 from django_seeclickfix.exceptions import RateLimited, TransientError
 from django_seeclickfix.fields import EncryptedTextField, decrypt, encrypt
 from django_seeclickfix.models import SeeClickFixAccount
@@ -29,7 +29,7 @@ def account(django_user_model):
     return SeeClickFixAccount.objects.create(
         user=user,
         environment="production",
-        scf_user_id=1,
+        user_scf_id=1,
         access_token="at",
         refresh_token="rt",
         token_version=1,
@@ -105,19 +105,19 @@ def test_unreadable_tokens_are_deleted_on_disconnect_but_not_revoked(
     mocked.add(responses.POST, REVOKE_URL, json={})
     lost_key = override_settings(SEECLICKFIX={"TOKEN_KEYS": [Fernet.generate_key().decode()]})
     with lost_key, django_capture_on_commit_callbacks(execute=True):
-        result = linking.unlink_account(SeeClickFixAccount.objects.get())
+        result = unlinking.unlink_account(SeeClickFixAccount.objects.get())
     assert not published  # no revoke_tokens task: nothing readable to revoke
     assert result.unlinked
     assert not result.revocation_scheduled
     assert not mocked.calls
     assert SeeClickFixAccount.objects.get().access_token is None
-    again = linking.unlink_account(SeeClickFixAccount.objects.get())
+    again = unlinking.unlink_account(SeeClickFixAccount.objects.get())
     assert not again.unlinked  # already disconnected: nothing to do
 
 
 def test_refused_revocation_is_not_retried(account, mocked):
     mocked.add(responses.POST, REVOKE_URL, json={"error": "unauthorized_client"}, status=403)
-    result = tasks.revoke_tokens.apply(args=[linking.seal_revocation(account)])
+    result = tasks.revoke_tokens.apply(args=[sealing.seal_revocation(account)])
     assert result.failed()
     assert len(mocked.calls) == 1
 
@@ -134,9 +134,9 @@ def test_revocation_worth_retrying_is_retried_by_the_tasks_policy(
     mocked.add_callback(
         responses.POST, REVOKE_URL, callback=lambda request: (*answers.pop(0), "{}")
     )
-    sealed = linking.seal_revocation(account)
+    sealed = sealing.seal_revocation(account)
     with pytest.raises(error):  # what the task's retry policy acts on
-        linking.revoke_sealed_tokens(sealed)
+        revocation.revoke_sealed_tokens(sealed)
     cache.clear()  # the pause a 429 sets for the shared budget
     countdowns = []
 
@@ -144,7 +144,7 @@ def test_revocation_worth_retrying_is_retried_by_the_tasks_policy(
         countdowns.append((type(exc), retries))
         return 1.0
 
-    monkeypatch.setattr(jobs, "retry_countdown", countdown)
+    monkeypatch.setattr(task_base, "retry_countdown", countdown)
     result = tasks.revoke_tokens.apply(args=[sealed])
     assert result.successful()
     assert countdowns == [(error, 0)]  # one retry, paced by the task's policy
@@ -156,7 +156,7 @@ def test_revocation_without_a_configured_app_sends_nothing(
 ):
     no_app = override_settings(SOCIALACCOUNT_PROVIDERS={})
     with no_app, django_capture_on_commit_callbacks(execute=True):
-        linking.unlink_account(account)
+        unlinking.unlink_account(account)
     assert not mocked.calls
 
 
@@ -196,5 +196,5 @@ def test_registration_info_with_sites_framework_and_warnings():
 
 
 def test_sealed_revocation_uses_the_first_key(account):
-    sealed = linking.seal_revocation(account)
+    sealed = sealing.seal_revocation(account)
     assert Fernet(KEY).decrypt(sealed.encode())

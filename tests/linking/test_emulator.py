@@ -59,7 +59,7 @@ def test_code_flow_with_pkce_against_the_emulator(client, ada, emulator):
     assert done["Location"] == "/linked/"
     rita = emulator.user("resident")
     account = SeeClickFixAccount.objects.get()
-    assert account.scf_user_id == rita.id
+    assert account.user_scf_id == rita.id
     assert account.environment == "emulator"
     assert account.profile["name"] == rita.name
     assert emulator.token_state(account.access_token) == "active"
@@ -87,7 +87,7 @@ def test_implicit_flow_against_the_emulator(client, ada, implicit_emulator):
     assert done.status_code == 302
     account = SeeClickFixAccount.objects.get()
     assert account.access_token == fragment["access_token"]
-    assert account.scf_user_id == emulator.user("resident").id
+    assert account.user_scf_id == emulator.user("resident").id
     assert emulator.token_requests() == 0
 
 
@@ -140,7 +140,7 @@ def test_refresh_refused_after_deauthorisation_needs_reauth(
     account = SeeClickFixAccount.objects.create(
         user=ada,
         environment="emulator",
-        scf_user_id=emulator.user("resident").id,
+        user_scf_id=emulator.user("resident").id,
         access_token=issued.access_token,
         refresh_token=issued.refresh_token,
         expires_at=timezone.now() + timedelta(seconds=30),
@@ -160,7 +160,7 @@ def test_sixteen_threads_cause_exactly_one_refresh(ada, emulator):
     account = SeeClickFixAccount.objects.create(
         user=ada,
         environment="emulator",
-        scf_user_id=emulator.user("resident").id,
+        user_scf_id=emulator.user("resident").id,
         access_token=issued.access_token,
         refresh_token=issued.refresh_token,
         expires_at=timezone.now() + timedelta(seconds=60),  # inside the 300 s margin
@@ -210,7 +210,7 @@ def test_signup_then_login_with_seeclickfix_against_the_emulator(client, emulato
     assert client.session["_auth_user_id"] == str(user.pk)
     first = SeeClickFixAccount.objects.get()
     assert first.user == user
-    assert first.scf_user_id == emulator.user("newcomer").id
+    assert first.user_scf_id == emulator.user("newcomer").id
 
     client.logout()
     authorize_at_emulator(client, emulator, "newcomer", process="login")

@@ -23,7 +23,7 @@ def account(django_user_model):
     return SeeClickFixAccount.objects.create(
         user=user,
         environment="production",
-        scf_user_id=42,
+        user_scf_id=42,
         access_token=SENTINEL,
         refresh_token=REFRESH,
     )
@@ -102,7 +102,7 @@ def test_tokens_cannot_be_searched(account):
 def test_empty_refresh_token_is_stored_as_null(django_user_model):
     user = django_user_model.objects.create_user("bob")
     acc = SeeClickFixAccount.objects.create(
-        user=user, environment="production", scf_user_id=7, access_token="a", refresh_token=""
+        user=user, environment="production", user_scf_id=7, access_token="a", refresh_token=""
     )
     assert raw_columns(acc.pk)[1] is None
     assert SeeClickFixAccount.objects.get(pk=acc.pk).refresh_token is None
@@ -125,5 +125,5 @@ def test_non_string_token_is_refused(django_user_model):
     user = django_user_model.objects.create_user("eve")
     with pytest.raises(TypeError):
         SeeClickFixAccount.objects.create(
-            user=user, environment="production", scf_user_id=8, access_token=b"bytes"
+            user=user, environment="production", user_scf_id=8, access_token=b"bytes"
         )

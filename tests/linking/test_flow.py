@@ -87,7 +87,7 @@ def test_connect_code_flow_with_pkce_links_and_encrypts(client, ada, mocked):
 
     account = SeeClickFixAccount.objects.get()
     assert account.user == ada
-    assert account.scf_user_id == 1001
+    assert account.user_scf_id == 1001
     assert account.environment == "production"
     assert account.access_token == "at-1"
     assert account.refresh_token == "rt-1"
@@ -126,7 +126,7 @@ def test_account_linked_signal_fires_after_commit(
     (sent,) = seen
     assert sent["created"] is True
     assert sent["user"] == ada
-    assert sent["account"].scf_user_id == 1001
+    assert sent["account"].user_scf_id == 1001
 
 
 # The whole connect callback, what runs after commit included: allauth's queries (the app
@@ -196,7 +196,7 @@ def test_signup_through_seeclickfix_creates_user_and_link(client, mocked):
     assert int(client.session["_auth_user_id"]) == user.pk
     account = SeeClickFixAccount.objects.get()
     assert account.user == user
-    assert account.scf_user_id == 77
+    assert account.user_scf_id == 77
     assert account.access_token == "at-1"
     # The address from SeeClickFix is never taken as verified.
     from allauth.account.models import EmailAddress
@@ -271,16 +271,16 @@ def test_second_seeclickfix_account_for_same_user_is_refused(client, ada, mocked
     response = callback(client, params["state"])
     assert response.status_code == 409
     assert "different SeeClickFix account" in response.content.decode()
-    assert SeeClickFixAccount.objects.get().scf_user_id == 1001
+    assert SeeClickFixAccount.objects.get().user_scf_id == 1001
     assert SocialAccount.objects.count() == 1
 
 
 def test_database_constraint_holds_without_the_views(ada, bob):
     from django.db import IntegrityError, transaction
 
-    SeeClickFixAccount.objects.create(user=ada, environment="production", scf_user_id=5)
+    SeeClickFixAccount.objects.create(user=ada, environment="production", user_scf_id=5)
     with pytest.raises(IntegrityError), transaction.atomic():
-        SeeClickFixAccount.objects.create(user=bob, environment="production", scf_user_id=5)
+        SeeClickFixAccount.objects.create(user=bob, environment="production", user_scf_id=5)
 
 
 # --- cancellation and state --------------------------------------------------------------------

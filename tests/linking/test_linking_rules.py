@@ -13,12 +13,13 @@ from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from django_seeclickfix import linking
+from django_seeclickfix import errorcodes, linking
 from django_seeclickfix.client import TokenResponse
-from django_seeclickfix.exceptions import TokenDecryptionError
+from django_seeclickfix.exceptions import LinkRefused, TokenDecryptionError
 from django_seeclickfix.fields import encrypt
-from django_seeclickfix.linking import LinkRefused, link_account, seal_tokens, unseal_tokens
+from django_seeclickfix.linking import link_account
 from django_seeclickfix.models import SeeClickFixAccount
+from django_seeclickfix.sealing import seal_tokens, unseal_tokens
 
 from .conftest import callback, mock_scf, profile_body, scf_settings, start
 
@@ -56,7 +57,7 @@ def test_link_account_refuses_another_users_account_under_lock(ada, bob):
     link_account(user=ada, social_account=None, tokens=sealed(), profile={"id": 5})
     with pytest.raises(LinkRefused) as excinfo:
         link_account(user=bob, social_account=None, tokens=sealed("bob-at"), profile={"id": 5})
-    assert excinfo.value.code == linking.E_LINKED_ELSEWHERE
+    assert excinfo.value.code == errorcodes.E_LINKED_ELSEWHERE
     assert SeeClickFixAccount.objects.get().access_token == "at"
 
 
@@ -64,14 +65,14 @@ def test_link_account_refuses_a_second_live_account(ada):
     link_account(user=ada, social_account=None, tokens=sealed(), profile={"id": 5})
     with pytest.raises(LinkRefused) as excinfo:
         link_account(user=ada, social_account=None, tokens=sealed(), profile={"id": 6})
-    assert excinfo.value.code == linking.E_OTHER_ACCOUNT
+    assert excinfo.value.code == errorcodes.E_OTHER_ACCOUNT
 
 
 def test_link_account_replaces_a_disconnected_other_account(ada):
     old = link_account(user=ada, social_account=None, tokens=sealed(), profile={"id": 5})
     SeeClickFixAccount.objects.filter(pk=old.pk).update(status="revoked")
     new = link_account(user=ada, social_account=None, tokens=sealed(), profile={"id": 6})
-    assert list(SeeClickFixAccount.objects.values_list("scf_user_id", flat=True)) == [6]
+    assert list(SeeClickFixAccount.objects.values_list("user_scf_id", flat=True)) == [6]
     assert new.status == "active"
 
 
@@ -79,13 +80,13 @@ def test_tokens_sealed_for_another_environment_are_refused(ada):
     tokens = sealed()
     with scf_settings(ENVIRONMENT="test"), pytest.raises(LinkRefused) as excinfo:
         link_account(user=ada, social_account=None, tokens=tokens, profile={"id": 5})
-    assert excinfo.value.code == linking.E_ENVIRONMENT
+    assert excinfo.value.code == errorcodes.E_ENVIRONMENT
     assert not SeeClickFixAccount.objects.exists()
 
 
 def test_a_parallel_link_hitting_the_constraint_is_refused(ada, bob, monkeypatch):
     # Simulate the race: the check under lock saw nothing, the insert then meets the constraint.
-    SeeClickFixAccount.objects.create(user=bob, environment="production", scf_user_id=5)
+    SeeClickFixAccount.objects.create(user=bob, environment="production", user_scf_id=5)
     real_filter = SeeClickFixAccount.objects.select_for_update
 
     class Blind:
@@ -111,23 +112,23 @@ def test_check_can_link_needs_a_user():
 @pytest.mark.parametrize(
     ("rows", "refused"),
     [
-        ([("bob", 5, "active")], linking.E_LINKED_ELSEWHERE),
-        ([("bob", 5, "reauth_required")], linking.E_LINKED_ELSEWHERE),
+        ([("bob", 5, "active")], errorcodes.E_LINKED_ELSEWHERE),
+        ([("bob", 5, "reauth_required")], errorcodes.E_LINKED_ELSEWHERE),
         ([("bob", 5, "revoked")], None),
-        ([("ada", 6, "active")], linking.E_OTHER_ACCOUNT),
+        ([("ada", 6, "active")], errorcodes.E_OTHER_ACCOUNT),
         ([("ada", 6, "revoked")], None),
         ([("ada", 5, "active")], None),  # the same link again: a relink
-        ([("ada", 6, "active"), ("bob", 5, "active")], linking.E_LINKED_ELSEWHERE),
+        ([("ada", 6, "active"), ("bob", 5, "active")], errorcodes.E_LINKED_ELSEWHERE),
         ([("bob", 6, "active")], None),
     ],
 )
 def test_check_can_link_refuses_live_links_of_others_and_second_links(ada, bob, rows, refused):
     users = {"ada": ada, "bob": bob}
-    for owner, scf_user_id, status in rows:
+    for owner, user_scf_id, status in rows:
         SeeClickFixAccount.objects.create(
-            user=users[owner], environment="production", scf_user_id=scf_user_id, status=status
+            user=users[owner], environment="production", user_scf_id=user_scf_id, status=status
         )
-    SeeClickFixAccount.objects.create(user=bob, environment="test", scf_user_id=5)  # elsewhere
+    SeeClickFixAccount.objects.create(user=bob, environment="test", user_scf_id=5)  # elsewhere
     if refused is None:
         linking.check_can_link(ada, "production", 5)
     else:

@@ -41,14 +41,14 @@ def accounts(django_user_model):
                 SeeClickFixAccount.objects.create(
                     user=user,
                     environment="production",
-                    scf_user_id=n + 1,
+                    user_scf_id=n + 1,
                     access_token=f"access-{n}",
                     refresh_token=f"refresh-{n}" if n % 2 else None,
                 )
             )
         user = django_user_model.objects.create_user("empty")
         made.append(
-            SeeClickFixAccount.objects.create(user=user, environment="production", scf_user_id=99)
+            SeeClickFixAccount.objects.create(user=user, environment="production", user_scf_id=99)
         )
     return made
 

@@ -11,10 +11,9 @@ import responses
 from django.utils import timezone
 
 from django_seeclickfix import tokens
-from django_seeclickfix.exceptions import ReauthRequired, TransientError
+from django_seeclickfix.exceptions import AccountUnavailable, ReauthRequired, TransientError
 from django_seeclickfix.models import SeeClickFixAccount
 from django_seeclickfix.signals import reauth_required, token_refreshed
-from django_seeclickfix.tokens import AccountUnavailable
 
 from .conftest import PROFILE_URL, TokenEndpoint, profile_body, scf_settings, token_body
 
@@ -31,7 +30,7 @@ def make_account(user, *, expires_in=None, refresh="rt-old", access="at-old", **
     return SeeClickFixAccount.objects.create(
         user=user,
         environment="production",
-        scf_user_id=1001,
+        user_scf_id=1001,
         access_token=access,
         refresh_token=refresh,
         expires_at=expires_at,
@@ -194,7 +193,7 @@ def test_unusable_accounts_send_nothing(user, mocked, change):
 def test_usable_queryset_lists_active_accounts_of_active_users(user, django_user_model):
     account = make_account(user)
     other = django_user_model.objects.create_user("off", is_active=False)
-    SeeClickFixAccount.objects.create(user=other, environment="production", scf_user_id=2)
+    SeeClickFixAccount.objects.create(user=other, environment="production", user_scf_id=2)
     assert list(SeeClickFixAccount.objects.usable()) == [account]
 
 

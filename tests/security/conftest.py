@@ -14,7 +14,7 @@ from allauth.socialaccount.models import SocialAccount, SocialToken
 from django.core.cache import caches
 from django.test import override_settings
 
-from django_seeclickfix import linking
+from django_seeclickfix import sealing
 from django_seeclickfix.models import SeeClickFixAccount
 from tests.linking.conftest import (  # noqa: F401  (ada, bob, mocked: fixtures)
     BASE_SETTINGS,
@@ -58,4 +58,4 @@ def fresh_grant(emulator: Any, user: Any) -> Any:
     response = TokenResponse(
         issued.access_token, "Bearer", issued.expires_in, issued.refresh_token, None, None
     )
-    return linking.unseal_tokens(linking.seal_tokens(response, received_at=timezone.now()))
+    return sealing.unseal_tokens(sealing.seal_tokens(response, received_at=timezone.now()))

@@ -19,7 +19,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from django_seeclickfix import actions, linking, tokens
+from django_seeclickfix import actions, linking, tokens, unlinking
 from django_seeclickfix.exceptions import ReauthRequired
 from django_seeclickfix.models import (
     AccountStatus,
@@ -106,7 +106,7 @@ def test_sixteen_askers_in_four_worker_processes_and_twelve_threads_cause_one_re
 ):
     emulator = scf_emulator_settings
     account = linked_account(emulator, django_user_model.objects.create_user("ada"), expires_in=60)
-    issue_id = emulator.state.issues_by_reporter[account.scf_user_id][0].id
+    issue_id = emulator.state.issues_by_reporter[account.user_scf_id][0].id
     worker = scf_worker_factory(concurrency=4)
     # A slow token endpoint keeps the one refresh in flight while every other asker piles up
     # on the row lock, in this process and in the worker's four.
@@ -151,7 +151,7 @@ def test_a_disconnect_racing_a_refresh_in_flight_leaves_no_live_grant(
     account = linked_account(emulator, user, expires_in=60)
     old_access, old_refresh = account.access_token, account.refresh_token
     in_flight = RefreshInFlight(emulator, account)
-    result = linking.unlink_account(SeeClickFixAccount.objects.get(pk=account.pk))
+    result = unlinking.unlink_account(SeeClickFixAccount.objects.get(pk=account.pk))
     assert in_flight.done.is_set()  # the disconnect waited for the refresh's row lock
     new_access = in_flight.result()
     assert result.unlinked

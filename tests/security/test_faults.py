@@ -29,9 +29,9 @@ from django.utils import timezone
 
 from django_seeclickfix import linking, sync, tokens
 from django_seeclickfix.exceptions import RateLimited, TransientError
-from django_seeclickfix.jobs import RETRYABLE
 from django_seeclickfix.models import AccountStatus, SeeClickFixAccount, SeeClickFixIssue
 from django_seeclickfix.signals import reauth_required
+from django_seeclickfix.task_base import RETRYABLE
 from django_seeclickfix.testing.configure import emulator_settings
 from tests.jobs.conftest import assert_no_duplicates, link_emulator_user
 

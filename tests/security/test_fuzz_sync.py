@@ -59,7 +59,7 @@ def account(django_user_model: Any) -> SeeClickFixAccount:
     return SeeClickFixAccount.objects.create(
         user=django_user_model.objects.create_user("fuzz"),
         environment="production",
-        scf_user_id=5,
+        user_scf_id=5,
         access_token="fuzz-token",
         profile_synced_at=timezone.now() + timedelta(days=1),  # no profile request
     )
@@ -91,7 +91,7 @@ def test_odd_issue_fields_never_make_the_database_refuse_a_page(account, pages):
     )
     with transaction.atomic():
         try:
-            sync.sync_account(account, client=client)
+            sync.sync_now(account, client=client)
         except SeeClickFixError:
             pass
         else:

@@ -402,7 +402,7 @@ def test_every_outcome_is_uncacheable_unreferred_and_lands_without_secrets(
     """Whatever happens on the callback or the relay: ``Referrer-Policy: no-referrer``,
     ``Cache-Control: no-store``, and a redirect target free of code, state and tokens."""
     if outcome == "linked-elsewhere":
-        SeeClickFixAccount.objects.create(user=bob, environment="production", scf_user_id=1001)
+        SeeClickFixAccount.objects.create(user=bob, environment="production", user_scf_id=1001)
     client.force_login(ada)
     mock_scf(
         mocked,
@@ -444,7 +444,7 @@ def test_relay_page_itself_is_uncacheable_unreferred_and_first_party(client):
 
 
 def test_headless_error_redirect_carries_only_the_error(client, ada, bob, mocked):
-    SeeClickFixAccount.objects.create(user=bob, environment="production", scf_user_id=1001)
+    SeeClickFixAccount.objects.create(user=bob, environment="production", user_scf_id=1001)
     client.force_login(ada)
     mock_scf(mocked)
     response = client.post(

@@ -33,7 +33,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from django_seeclickfix import actions, linking, sync, tasks, tokens
+from django_seeclickfix import actions, oauth_app, sealing, sync, tasks, tokens
 from django_seeclickfix.client import service_client
 from django_seeclickfix.exceptions import SeeClickFixError
 from django_seeclickfix.models import SeeClickFixAccount
@@ -278,7 +278,7 @@ def test_a_full_cycle_never_shows_a_secret(
     caught(lambda: tokens.force_refresh(account))
 
     # 4. Comment as the user, from the task; then a refused one.
-    issue_id = emulator.state.issues_by_reporter[account.scf_user_id][0].id
+    issue_id = emulator.state.issues_by_reporter[account.user_scf_id][0].id
     with django_capture_on_commit_callbacks(execute=True):
         action = actions.queue_comment(ada, issue_id, "Still there", request_id="c-1")
     sent = broker_messages()
@@ -286,7 +286,7 @@ def test_a_full_cycle_never_shows_a_secret(
     assert tasks.add_comment.apply(args=[action.pk]).get()["status"] == "succeeded"
     client = tokens.client_for_user(ada)
     outputs += [repr(client), repr(client.auth), repr(client.session), repr(account)]
-    outputs += [repr(client.auth.credential()), repr(tokens.oauth_client()), str(account)]
+    outputs += [repr(client.auth.credential()), repr(oauth_app.oauth_client()), str(account)]
     caught(lambda: client.add_comment(99999999, "No such issue"))
     emulator.faults.add("^/api/v2/issues", "reset", count=1)
     caught(lambda: client.list_comments(issue_id))
@@ -303,7 +303,7 @@ def test_a_full_cycle_never_shows_a_secret(
     staff.force_login(django_user_model.objects.create_superuser("root", password="pw"))
     live = [account.access_token, account.refresh_token]
     outputs += admin_pages(staff, live, collector)
-    assert any(str(account.scf_user_id) in page for page in outputs)  # the pages showed it
+    assert any(str(account.user_scf_id) in page for page in outputs)  # the pages showed it
 
     # 7. Unlink: tokens deleted now, revocation queued with a sealed argument.
     with django_capture_on_commit_callbacks(execute=True):
@@ -312,7 +312,7 @@ def test_a_full_cycle_never_shows_a_secret(
     sent = broker_messages()
     assert task_names(sent) == ["django_seeclickfix.tasks.revoke_tokens"]
     revoke_args = json.loads(sent[0]["body"])[0]
-    outputs.append(repr(linking.unseal_tokens(revoke_args[0])))
+    outputs.append(repr(sealing.unseal_tokens(revoke_args[0])))
     tasks.revoke_tokens.apply(args=revoke_args).get()
     assert emulator.token_state(live[0]).startswith("revoked")
     outputs += [m["raw"] + m["body"] for m in sent]
@@ -340,7 +340,7 @@ def test_the_leak_search_finds_a_planted_secret(scf, collector, django_user_mode
     user = django_user_model.objects.create_user("eve")
     token = f"{PREFIX}-planted"
     account = SeeClickFixAccount.objects.create(
-        user=user, environment="emulator", scf_user_id=9, access_token=token
+        user=user, environment="emulator", user_scf_id=9, access_token=token
     )
     logging.getLogger("django_seeclickfix.client").debug("oops %s", token)
     assert any(PREFIX in text for text in collector.texts)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from allauth.socialaccount.adapter import get_adapter
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...allauth_provider.flow import CODE, IMPLICIT, flow_for, redirect_uri, site_root
-from ...allauth_provider.provider import SeeClickFixProvider
 from ...conf import ENVIRONMENT_HOSTS, app_settings
+from ...provider_id import PROVIDER_ID
 
 SUPPORT = "SeeClickFix developer support (see https://dev.seeclickfix.com)"
 
@@ -86,6 +87,4 @@ class Command(BaseCommand):
             w("Warning: SOCIALACCOUNT_LOGIN_ON_GET is on; connecting must start by POST only.")
 
     def _apps(self) -> list[Any]:
-        from allauth.socialaccount.adapter import get_adapter
-
-        return list(get_adapter().list_apps(None, provider=SeeClickFixProvider.id))
+        return list(get_adapter().list_apps(None, provider=PROVIDER_ID))

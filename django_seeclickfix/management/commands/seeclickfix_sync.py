@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
 
-from ... import sync
+from ... import scheduling, sync, tasks
 from ...conf import app_settings
 from ...exceptions import RateLimited, SeeClickFixError
 from ...models import SeeClickFixAccount
@@ -119,9 +119,7 @@ class Command(BaseCommand):
     # work --------------------------------------------------------------------------------------
 
     def _queue(self, ids: list[int]) -> None:
-        from ... import tasks
-
-        sync.mark_queued(ids)
+        scheduling.mark_queued(ids)
         sent = tasks.queue_syncs(ids)
         self.stdout.write(f"Queued {sent} account(s) for the workers.")
 

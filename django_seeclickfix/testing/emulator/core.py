@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from html import unescape
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -20,6 +21,7 @@ from .models import CODE_APP_ID, CODE_APP_SECRET, IMPLICIT_APP_ID, App, Comment,
 from .oauth import IssuedToken, OAuthServer
 from .ratelimit import RateLimiter, Scope
 from .requestlog import LoggedRequest, RequestLog
+from .shapes import Shapes
 from .state import State
 
 DEFAULT_REDIRECT_URIS = (
@@ -333,8 +335,6 @@ class Emulator:
 
     def issue_json(self, issue_id: int, *, viewer: UserRef | None = None) -> dict[str, Any]:
         """The issue as ``GET /issues/<id>?details=true`` would show it."""
-        from .shapes import Shapes
-
         with self.state.lock:
             who = self.user(viewer) if viewer is not None else None
             return Shapes(self.state, self.behaviour, self.url).issue(
@@ -503,7 +503,7 @@ class Emulator:
 
         Pass a ``requests.Session`` as ``session`` to stay signed in across calls.
         """
-        import requests
+        import requests  # deferred: the emulator server needs only the standard library
 
         who = self.user(user)
         browser = session or requests.Session()
@@ -548,8 +548,6 @@ class Emulator:
 
 
 def _hidden_fields(html: str) -> dict[str, str]:
-    from html import unescape
-
     return {
         unescape(name): unescape(value)
         for name, value in re.findall(r"<input type='hidden' name='([^']*)' value='([^']*)'>", html)

@@ -53,7 +53,7 @@ class _RemoteFaults:
 
 class RemoteEmulator:
     def __init__(self, url: str, *, timeout: float = 30.0) -> None:
-        import requests
+        import requests  # deferred: the emulator server needs only the standard library
 
         self.url = url.rstrip("/")
         self.api_url = f"{self.url}/api/v2"

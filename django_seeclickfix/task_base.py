@@ -3,7 +3,7 @@
 Every task of this library, and a host project's own tasks that call SeeClickFix, use
 :class:`SeeClickFixTask`::
 
-    from django_seeclickfix.jobs import seeclickfix_task
+    from django_seeclickfix.task_base import seeclickfix_task
 
     @seeclickfix_task()
     def follow_my_issue(self, user_id: int, issue_id: int) -> None:
@@ -36,16 +36,18 @@ from urllib.parse import urlsplit
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 from celery.exceptions import SoftTimeLimitExceeded
+from django.contrib.auth import get_user_model
 
 from .conf import app_settings
-from .exceptions import RateLimited, ReauthRequired, TransientError
+from .exceptions import AccountUnavailable, RateLimited, ReauthRequired, TransientError
+from .models import SeeClickFixAccount
+from .tokens import client_for_account, client_for_user
 
 if TYPE_CHECKING:
     from celery import Celery
     from django.contrib.auth.models import AbstractBaseUser
 
     from .client import SeeClickFixClient
-    from .models import SeeClickFixAccount
 
 logger = logging.getLogger(__name__)
 
@@ -160,10 +162,6 @@ class SeeClickFixTask(DjangoTask[Any, Any]):
 
         Raises ``ReauthRequired`` (ends the task cleanly) when the user has no usable link.
         """
-        from django.contrib.auth import get_user_model
-
-        from .tokens import AccountUnavailable, client_for_user
-
         if isinstance(user, int):
             found = get_user_model()._default_manager.filter(pk=user).first()
             if found is None:
@@ -173,11 +171,8 @@ class SeeClickFixTask(DjangoTask[Any, Any]):
 
     def client_for_account(self, account: SeeClickFixAccount | int) -> SeeClickFixClient:
         """A client acting as a linked account (an account or its primary key)."""
-        from .sync import load_account
-        from .tokens import AccountUnavailable, client_for_account
-
         if isinstance(account, int):
-            found = load_account(account)
+            found = SeeClickFixAccount.objects.select_related("user").filter(pk=account).first()
             if found is None:
                 raise AccountUnavailable(f"SeeClickFix account {account} does not exist any more.")
             account = found

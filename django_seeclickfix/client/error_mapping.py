@@ -1,4 +1,4 @@
-"""Turning SeeClickFix's answers into the error tree of ``exceptions.py``.
+"""Mapping SeeClickFix's error answers (status and body) to the error tree of ``exceptions``.
 
 Messages are built from status codes, field names and SeeClickFix's own short texts, never from
 request headers or bodies, so no token or password can end up in one.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from django_seeclickfix.client.errors import normalise_422
+from django_seeclickfix.client.error_mapping import normalise_422
 from django_seeclickfix.exceptions import (
     APIError,
     NotFound,
