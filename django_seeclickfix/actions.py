@@ -1,12 +1,15 @@
-"""Post to SeeClickFix as a user from a task, at most once: the queueing side.
+"""Act on SeeClickFix as a user from a task, at most once: the queueing side.
 
 A task can run more than once: Celery retries it after a timeout, and delivers it again when
-its worker died (``acks_late``). For a POST that would mean two comments. So every post is a
-:class:`~django_seeclickfix.models.SeeClickFixAction` row keyed by the caller's ``request_id``:
-:func:`queue_comment` / :func:`queue_issue` store the row (``pending``) and queue the task when
-the caller's transaction commits; the same ``request_id`` again returns the same row. The task
-posts it through :mod:`~django_seeclickfix.posting`, which explains how a re-run finds out
-whether an earlier run already posted.
+its worker died (``acks_late``). For a POST that would mean two comments. So every request the
+site owes SeeClickFix is a :class:`~django_seeclickfix.models.SeeClickFixAction` row keyed by
+the caller's ``request_id``, written in the caller's transaction (an outbox row, see
+:mod:`~django_seeclickfix.outbox`): :func:`queue_comment`, :func:`queue_issue` and
+:func:`queue_action` store the row (``pending``) and wake a worker when the transaction commits.
+They never raise because the broker is down: the row is kept and sent by the sweeper. The same
+``request_id`` again returns the same row. The task posts it through
+:mod:`~django_seeclickfix.posting`, which explains how a re-run finds out whether an earlier
+run already posted.
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from . import tasks
 from .exceptions import AccountUnavailable, ActionConflict
 from .models import ActionKind, SeeClickFixAccount, SeeClickFixAction
+from .outbox import wake_on_commit
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -63,8 +66,7 @@ def _queue(
     if not action.is_final:
         # A second queueing of an unfinished action is harmless (the runs coordinate through
         # the row) and recovers a message a broker restart lost.
-        task = tasks.add_comment if kind == ActionKind.COMMENT else tasks.create_issue
-        task.delay_on_commit(action.pk)
+        wake_on_commit(action)
     return action
 
 
@@ -80,13 +82,7 @@ def queue_comment(
     from; ``request_id`` (any unique string, e.g. a UUID from the form) makes it idempotent."""
     if not isinstance(text, str) or not text.strip():
         raise ValueError("A comment needs a text.")
-    return _queue(
-        ActionKind.COMMENT,
-        who,
-        issue_scf_id=int(issue_id),
-        payload={"text": text},
-        request_id=request_id,
-    )
+    return queue_action(who, ActionKind.COMMENT, issue_id, text=text, request_id=request_id)
 
 
 def queue_issue(
@@ -115,9 +111,43 @@ def queue_issue(
     return _queue(ActionKind.ISSUE, who, issue_scf_id=None, payload=payload, request_id=request_id)
 
 
+# What each kind needs: a comment text, or nothing but the issue.
+WITH_TEXT = frozenset(
+    {ActionKind.COMMENT, ActionKind.CLOSE, ActionKind.REOPEN, ActionKind.ACKNOWLEDGE}
+)
+WITHOUT_TEXT = frozenset(
+    {ActionKind.FOLLOW, ActionKind.UNFOLLOW, ActionKind.VOTE, ActionKind.UNVOTE}
+)
+
+
+def queue_action(
+    who: SeeClickFixAccount | AbstractBaseUser,
+    kind: str,
+    issue_id: int,
+    *,
+    text: str | None = None,
+    request_id: str | None = None,
+) -> SeeClickFixAction:
+    """Act on SeeClickFix issue ``issue_id`` as ``who``: ``kind`` is ``"comment"``,
+    ``"close"``, ``"reopen"``, ``"acknowledge"`` (each with a ``text``, which SeeClickFix shows
+    as a comment), ``"follow"``, ``"unfollow"``, ``"vote"`` or ``"unvote"``. Like
+    :func:`queue_comment` otherwise (reports go through :func:`queue_issue`)."""
+    if kind not in WITH_TEXT | WITHOUT_TEXT:
+        allowed = ", ".join(sorted(WITH_TEXT | WITHOUT_TEXT))
+        raise ValueError(f"Unknown SeeClickFix action {kind!r}; one of: {allowed}.")
+    payload: dict[str, Any] = {}
+    if kind in WITH_TEXT:
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"A {kind} needs a text (SeeClickFix shows it as a comment).")
+        payload["text"] = text
+    elif text is not None:
+        raise ValueError(f"A {kind} takes no text.")
+    return _queue(kind, who, issue_scf_id=int(issue_id), payload=payload, request_id=request_id)
+
+
 def get_action(request_id: str) -> SeeClickFixAction | None:
     """The row for ``request_id``: ``status``, ``result_scf_id``, ``error``, ``result``."""
     return SeeClickFixAction.objects.filter(request_id=request_id).first()
 
 
-__all__ = ["get_action", "queue_comment", "queue_issue"]
+__all__ = ["get_action", "queue_action", "queue_comment", "queue_issue"]

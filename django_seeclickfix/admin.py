@@ -9,11 +9,22 @@ from django.contrib.auth import get_user_model
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from .exceptions import ReauthRequired, SeeClickFixError
-from .models import SeeClickFixAccount, SeeClickFixAction, SeeClickFixAreaFeed, SeeClickFixIssue
+from .models import (
+    ActionStatus,
+    SeeClickFixAccount,
+    SeeClickFixAction,
+    SeeClickFixAreaFeed,
+    SeeClickFixIssue,
+    SeeClickFixRevocation,
+)
+from .outbox import wake_on_commit
+from .posting import cancel_action
 from .tasks import sync_account
 from .tokens import force_refresh, mark_reauth_required
 
@@ -24,8 +35,10 @@ if TYPE_CHECKING:
     IssueAdminBase = admin.ModelAdmin[SeeClickFixIssue]
     ActionAdminBase = admin.ModelAdmin[SeeClickFixAction]
     AreaFeedAdminBase = admin.ModelAdmin[SeeClickFixAreaFeed]
+    RevocationAdminBase = admin.ModelAdmin[SeeClickFixRevocation]
 else:  # ModelAdmin is generic only in the type stubs
     AccountAdminBase = IssueAdminBase = ActionAdminBase = AreaFeedAdminBase = admin.ModelAdmin
+    RevocationAdminBase = admin.ModelAdmin
 
 
 def _user_search_field() -> str:
@@ -152,28 +165,98 @@ class SeeClickFixIssueAdmin(IssueAdminBase):
 
 @admin.register(SeeClickFixAction)
 class SeeClickFixActionAdmin(ActionAdminBase):
-    """Comments and issues posted as users: what was asked, what SeeClickFix answered."""
+    """Owed posts (comments, issues, follows...): what was asked, where it stands, what
+    SeeClickFix answered. Unfinished ones are retried by the tasks and the outbox sweeper;
+    "Retry" and "Cancel" are for what needs a person."""
 
     list_display = (
         "request_id",
         "kind",
         "status",
+        "age",
         "account",
         "issue_scf_id",
         "attempts",
         "result_scf_id",
-        "created_at",
+        "error",
     )
     list_filter = ("status", "kind")
     list_select_related = ("account",)
     search_fields = ("=request_id", "=issue_scf_id", "=result_scf_id")
     ordering = ("-created_at",)
+    actions = ("retry_actions", "cancel_actions")
+
+    @admin.display(description=_("age"), ordering="created_at")
+    def age(self, obj: SeeClickFixAction) -> str:
+        return timesince(obj.created_at)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # queued by code (actions.queue_comment / queue_issue), with a request id
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # the record is what makes retries post once; editing it would break that
+
+    @admin.action(description=_("Retry (failed or cancelled ones)"), permissions=["view"])
+    def retry_actions(self, request: HttpRequest, queryset: QuerySet[SeeClickFixAction]) -> None:
+        again = list(queryset.filter(status__in=[ActionStatus.FAILED, ActionStatus.CANCELLED]))
+        for action in again:
+            action.status = ActionStatus.PENDING
+            action.completed_at = None
+            action.created_at = timezone.now()  # a fresh OUTBOX_MAX_AGE
+            action.save(update_fields=["status", "completed_at", "created_at", "updated_at"])
+            wake_on_commit(action)
+        self.message_user(
+            request,
+            ngettext("%d action queued again.", "%d actions queued again.", len(again))
+            % len(again),
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("Cancel (queued ones, not yet sent)"), permissions=["view"])
+    def cancel_actions(self, request: HttpRequest, queryset: QuerySet[SeeClickFixAction]) -> None:
+        # Only what no run has started: one in flight may be reaching SeeClickFix right now.
+        reason = f"Cancelled by {request.user} in the admin."
+        cancelled = sum(
+            cancel_action(pk, reason=reason) for pk in queryset.values_list("pk", flat=True)
+        )
+        self.message_user(
+            request,
+            ngettext("%d action cancelled.", "%d actions cancelled.", cancelled) % cancelled,
+            messages.SUCCESS,
+        )
+
+
+@admin.register(SeeClickFixRevocation)
+class SeeClickFixRevocationAdmin(RevocationAdminBase):
+    """Tokens the site owes SeeClickFix a revocation of, and how that ended. A "failed" one
+    means SeeClickFix may still honour the tokens: the error says what to do. Tokens are never
+    shown; finished rows no longer hold them."""
+
+    list_display = (
+        "__str__",
+        "status",
+        "reason",
+        "age",
+        "environment",
+        "user_scf_id",
+        "issuer",
+        "attempts",
+        "error",
+    )
+    list_filter = ("status", "reason", "environment")
+    search_fields = ("=user_scf_id",)
+    ordering = ("-created_at",)
+    exclude = (*HIDDEN_FIELDS, "revoked_fingerprints")
+
+    @admin.display(description=_("age"), ordering="created_at")
+    def age(self, obj: SeeClickFixRevocation) -> str:
+        return timesince(obj.created_at)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # owed by disconnects, reconnects, refreshes and deletions
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(SeeClickFixAreaFeed)

@@ -10,12 +10,13 @@ or in the module that creates the Celery app, once Django is configured::
 
     app.conf.beat_schedule = beat_schedule()
 
-Two entries: ``sync_all_accounts`` every ``SYNC_PASS_INTERVAL`` seconds (a pass sizes its batch
-to the budget until the next one, so keep the two equal), and ``refresh_expiring_tokens`` every
-``TOKEN_REFRESH_MARGIN / 2`` seconds (so every token gets at least one chance inside its
-margin). With ``AREAS`` set, a third: ``sync_area_feed`` every ``FEED_INTERVAL`` seconds. Each
-message expires after one interval: a pass that waited that long in a backed-up queue would only
-repeat the next one.
+Three entries: ``sync_all_accounts`` every ``SYNC_PASS_INTERVAL`` seconds (a pass sizes its
+batch to the budget until the next one, so keep the two equal), ``refresh_expiring_tokens``
+every ``TOKEN_REFRESH_MARGIN / 2`` seconds (so every token gets at least one chance inside its
+margin) and ``sweep_outbox`` every ``OUTBOX_SWEEP_INTERVAL`` seconds (owed posts and revocations
+whose message a broker lost). With ``AREAS`` set, a fourth: ``sync_area_feed`` every
+``FEED_INTERVAL`` seconds. Each message expires after one interval: a pass that waited that long
+in a backed-up queue would only repeat the next one.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .conf import SETTINGS, app_settings
 SYNC_ALL = "django_seeclickfix.tasks.sync_all_accounts"
 REFRESH_TOKENS = "django_seeclickfix.tasks.refresh_expiring_tokens"
 SYNC_AREA_FEED = "django_seeclickfix.tasks.sync_area_feed"
+SWEEP_OUTBOX = "django_seeclickfix.tasks.sweep_outbox"
 
 
 def _value(name: str, config: Mapping[str, Any] | None) -> Any:
@@ -59,6 +61,9 @@ def beat_schedule(
     schedule = {
         f"{prefix}-sync-all-accounts": _entry(SYNC_ALL, sync_every),
         f"{prefix}-refresh-expiring-tokens": _entry(REFRESH_TOKENS, refresh_every),
+        f"{prefix}-sweep-outbox": _entry(
+            SWEEP_OUTBOX, float(_value("OUTBOX_SWEEP_INTERVAL", config))
+        ),
     }
     if _value("AREAS", config):
         schedule[f"{prefix}-sync-area-feed"] = _entry(
@@ -67,4 +72,4 @@ def beat_schedule(
     return schedule
 
 
-__all__ = ["REFRESH_TOKENS", "SYNC_ALL", "SYNC_AREA_FEED", "beat_schedule"]
+__all__ = ["REFRESH_TOKENS", "SWEEP_OUTBOX", "SYNC_ALL", "SYNC_AREA_FEED", "beat_schedule"]

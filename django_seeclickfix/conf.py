@@ -355,6 +355,15 @@ SETTINGS: dict[str, Setting] = {
         "(its message was lost, e.g. with a broker restart). Longer than a task may wait in "
         "the queue plus TASK_RETRY_BACKOFF_MAX.",
     ),
+    "RETIRE_REPLACED_TOKENS": Setting(
+        True,
+        _boolean,
+        "After a refresh, revoke the replaced refresh token (or access token) at SeeClickFix. "
+        "Doorkeeper's default keeps the previous pair valid until the new access token is "
+        "first used, so a refresh the site never follows with a request would leave a live "
+        "grant behind. Costs one request per refresh; turn off only where SeeClickFix revokes "
+        "the previous pair at refresh itself.",
+    ),
     "TOKEN_REFRESH_MARGIN": Setting(
         300, _positive_int, "Refresh access tokens this many seconds before they expire."
     ),
@@ -377,6 +386,26 @@ SETTINGS: dict[str, Setting] = {
         _positive_int,
         "Seconds before its first pass from which a new area's feed starts reading changes "
         "(older history comes from the per-user syncs). At least SYNC_INTERVAL.",
+    ),
+    "OUTBOX_SWEEP_INTERVAL": Setting(
+        60,
+        _positive_int,
+        "Seconds between sweep_outbox runs (the beat schedule helper uses it): the sweeper "
+        "sends owed posts and revocations whose broker message was lost.",
+    ),
+    "OUTBOX_REQUEUE_AFTER": Setting(
+        300,
+        _positive_int,
+        "Seconds after its message was due before an unfinished post or revocation counts as "
+        "lost and is sent again. A lost message is recovered within this plus "
+        "OUTBOX_SWEEP_INTERVAL; a message merely waiting longer in a busy queue is harmless "
+        "to send twice (the row decides, not the message).",
+    ),
+    "OUTBOX_MAX_AGE": Setting(
+        86400,
+        _positive_int,
+        "Seconds after which an owed post that was never sent is given up (failed, with the "
+        "reason) instead of posted late; one that may have been sent is looked up first.",
     ),
     "TASK_MAX_RETRIES": Setting(8, _positive_int, "Retries of a task before it gives up."),
     "TASK_RETRY_BACKOFF_MAX": Setting(

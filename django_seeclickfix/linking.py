@@ -36,10 +36,11 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from .conf import app_settings
-from .errorcodes import E_BY_EMAIL, E_ENVIRONMENT, E_LINKED_ELSEWHERE, E_OTHER_ACCOUNT
-from .exceptions import LinkRefused
-from .models import AccountStatus, SeeClickFixAccount
+from .errorcodes import E_BY_EMAIL, E_ENVIRONMENT, E_LINKED_ELSEWHERE, E_OTHER_ACCOUNT, E_TOKEN
+from .exceptions import LinkRefused, TokenDecryptionError
+from .models import AccountStatus, RevocationReason, SeeClickFixAccount
 from .provider_id import PROVIDER_ID, social_uid
+from .revocation import queue_revocation, settle_for_relink
 from .sealing import SealedTokens, unseal_tokens
 from .signals import account_linked
 from .tasks import sync_account
@@ -120,6 +121,11 @@ def link_account(
             if previous.status != AccountStatus.REVOKED:
                 raise LinkRefused(E_OTHER_ACCOUNT, "user has another SeeClickFix account linked")
             previous.delete()
+        brought = {token for token in (tokens.access_token, tokens.refresh_token) if token}
+        if not settle_for_relink(environment, user_scf_id, brought):
+            # A reconnect under reuse_access_token got back a token this library revoked a
+            # moment ago: storing it would leave a link that fails on its first request.
+            raise LinkRefused(E_TOKEN, "SeeClickFix handed back a token revoked meanwhile")
         if existing is None:
             try:
                 with transaction.atomic():
@@ -127,6 +133,7 @@ def link_account(
                         user=user,
                         social_account=social_account,
                         environment=environment,
+                        issuer=tokens.host,
                         user_scf_id=user_scf_id,
                         access_token=tokens.access_token,
                         refresh_token=tokens.refresh_token,
@@ -145,7 +152,10 @@ def link_account(
             created = True
         else:
             account = existing
+            _owe_replaced(account, brought)
             values: dict[str, Any] = {
+                "issuer": tokens.host,
+                "last_sync_error": "",
                 "access_token": tokens.access_token,
                 "refresh_token": tokens.refresh_token,
                 "token_type": tokens.token_type,
@@ -184,6 +194,21 @@ def link_account(
         "SeeClickFix account %s %s for user %s", pk, "linked" if created else "relinked", user.pk
     )
     return account
+
+
+def _owe_replaced(account: SeeClickFixAccount, brought: set[str]) -> None:
+    """A reconnect replaces the link's tokens: owe SeeClickFix the revocation of the previous
+    grant, unless SeeClickFix handed the same tokens back (``reuse_access_token``)."""
+    try:
+        access, refresh = account.access_token, account.refresh_token
+    except TokenDecryptionError:
+        return  # unreadable: nothing can be sent; the new tokens replace them all the same
+    queue_revocation(
+        account,
+        access_token=access if access not in brought else None,
+        refresh_token=refresh if refresh not in brought else None,
+        reason=RevocationReason.RELINK,
+    )
 
 
 def link_from_sociallogin(request: HttpRequest | None, sociallogin: SocialLogin) -> None:

@@ -71,6 +71,16 @@ class SeeClickFixAccount(models.Model):
         verbose_name=_("social account"),
     )
     environment = models.SlugField(_("environment"), max_length=40)
+    issuer = models.CharField(
+        _("token issuer"),
+        max_length=200,
+        blank=True,
+        default="",
+        help_text=_(
+            "The SeeClickFix host that issued the tokens (BASE_URL or the environment's host "
+            "at link time). Tokens are only ever sent there."
+        ),
+    )
     user_scf_id = models.BigIntegerField(_("SeeClickFix user id"))
 
     access_token = EncryptedTextField(_("access token"), null=True, blank=True)
@@ -202,6 +212,11 @@ class SeeClickFixAccount(models.Model):
                 f"This SeeClickFix account was linked on environment {self.environment!r}; "
                 f"this site is configured for {app_settings.ENVIRONMENT!r}."
             )
+        if self.issuer and self.issuer != app_settings.base_url:
+            raise AccountUnavailable(
+                f"This SeeClickFix account's tokens were issued by {self.issuer}; this site is "
+                f"configured for {app_settings.base_url}. Its tokens are never sent elsewhere."
+            )
         if not self.has_access_token:
             raise ReauthRequired("This SeeClickFix link holds no access token.")
 
@@ -266,6 +281,13 @@ class SeeClickFixIssue(models.Model):
 class ActionKind(models.TextChoices):
     COMMENT = "comment", _("Comment")
     ISSUE = "issue", _("New issue")
+    CLOSE = "close", _("Close an issue")
+    REOPEN = "reopen", _("Reopen an issue")
+    ACKNOWLEDGE = "acknowledge", _("Acknowledge an issue")
+    FOLLOW = "follow", _("Follow an issue")
+    UNFOLLOW = "unfollow", _("Stop following an issue")
+    VOTE = "vote", _("Vote for an issue")
+    UNVOTE = "unvote", _("Withdraw a vote")
 
 
 class ActionStatus(models.TextChoices):
@@ -274,20 +296,30 @@ class ActionStatus(models.TextChoices):
     SUCCEEDED = "succeeded", _("Posted")
     MODERATED = "moderated", _("Held for moderation")
     FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class SeeClickFixAction(models.Model):
-    """Something posted to SeeClickFix as a user from a task, at most once (see ``actions.py``).
+    """Something the site owes SeeClickFix as a user (a comment, an issue, a follow...), posted
+    from a task at most once (see ``actions.py`` and ``posting.py``).
 
-    Owned by the background jobs. ``request_id`` is the caller's idempotency key: queueing the
-    same key twice queues one post. The row is ``in_flight`` from just before the POST until its
-    outcome is stored, so a task re-delivered after a crash knows it must look on SeeClickFix
-    before posting again.
+    An outbox row: written in the caller's transaction, the broker message only wakes a worker,
+    and the sweeper (``outbox.py``) sends a message again for a row whose message was lost.
+    ``request_id`` is the caller's idempotency key: queueing the same key twice queues one post.
+    The row is ``in_flight`` from just before the POST until its outcome is stored, so a task
+    re-delivered after a crash knows it must look on SeeClickFix before posting again.
     """
 
     Kind = ActionKind
     Status = ActionStatus
-    FINAL = frozenset({ActionStatus.SUCCEEDED, ActionStatus.MODERATED, ActionStatus.FAILED})
+    FINAL = frozenset(
+        {
+            ActionStatus.SUCCEEDED,
+            ActionStatus.MODERATED,
+            ActionStatus.FAILED,
+            ActionStatus.CANCELLED,
+        }
+    )
 
     request_id = models.CharField(_("request id"), max_length=128, unique=True)
     kind = models.CharField(_("kind"), max_length=20, choices=ActionKind.choices)
@@ -309,6 +341,16 @@ class SeeClickFixAction(models.Model):
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     task_id = models.CharField(_("task id"), max_length=255, blank=True, default="")
     lease_until = models.DateTimeField(_("lease until"), null=True, blank=True)
+    message_due_at = models.DateTimeField(
+        _("message due at"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "When the latest broker message for this row was due to reach a worker (its send "
+            "time, or its retry's countdown); empty: no message was sent. The sweeper sends "
+            "another one when this is OUTBOX_REQUEUE_AFTER in the past."
+        ),
+    )
     sent_at = models.DateTimeField(_("last sent at"), null=True, blank=True)
     result_scf_id = models.BigIntegerField(_("created SeeClickFix id"), null=True, blank=True)
     result = models.JSONField(_("SeeClickFix response"), default=dict, blank=True)
@@ -328,6 +370,96 @@ class SeeClickFixAction(models.Model):
         return (
             f"<SeeClickFixAction pk={self.pk} kind={self.kind!r} request_id={self.request_id!r} "
             f"status={self.status!r}>"
+        )
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL
+
+
+class RevocationStatus(models.TextChoices):
+    PENDING = "pending", _("Queued")
+    REVOKED = "revoked", _("Revoked")
+    SKIPPED = "skipped", _("Nothing to revoke")
+    FAILED = "failed", _("Failed")
+
+
+class RevocationReason(models.TextChoices):
+    DISCONNECT = "disconnect", _("Disconnected")
+    RELINK = "relink", _("Connected again")
+    REFRESH = "refresh", _("Replaced by a refresh")
+    DELETED = "deleted", _("Account deleted")
+
+
+class SeeClickFixRevocation(models.Model):
+    """Tokens the site owes SeeClickFix a revocation of (RFC 7009), until it is done.
+
+    An outbox row like :class:`SeeClickFixAction` (see ``revocation.py``): the tokens are kept
+    here, encrypted, only until SeeClickFix confirmed the revocation (then they are deleted); the
+    broker message carries the row's id only. ``issuer`` is the host that issued the tokens: they
+    are never sent anywhere else. A token that a live link holds again (a reconnect that got the
+    same token back) is never revoked.
+    """
+
+    Status = RevocationStatus
+    Reason = RevocationReason
+    FINAL = frozenset({RevocationStatus.REVOKED, RevocationStatus.SKIPPED, RevocationStatus.FAILED})
+
+    account = models.ForeignKey(
+        SeeClickFixAccount,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="revocations",
+        verbose_name=_("account"),
+    )
+    environment = models.SlugField(_("environment"), max_length=40)
+    user_scf_id = models.BigIntegerField(_("SeeClickFix user id"))
+    issuer = models.CharField(_("token issuer"), max_length=200)
+    access_token = EncryptedTextField(_("access token"), null=True, blank=True)
+    refresh_token = EncryptedTextField(_("refresh token"), null=True, blank=True)
+    reason = models.CharField(_("reason"), max_length=20, choices=RevocationReason.choices)
+    status = models.CharField(
+        _("status"),
+        max_length=20,
+        choices=RevocationStatus.choices,
+        default=RevocationStatus.PENDING,
+        db_index=True,
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    message_due_at = models.DateTimeField(_("message due at"), null=True, blank=True)
+    error = models.CharField(_("error"), max_length=MAX_ERROR_LENGTH, blank=True, default="")
+    revoked_fingerprints = models.CharField(
+        _("revoked fingerprints"),
+        max_length=200,
+        blank=True,
+        default="",
+        editable=False,
+        help_text=_(
+            "SHA-256 of each token revoked (not the tokens): a reconnect that SeeClickFix "
+            "answered with one of them is refused instead of storing a dead token."
+        ),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("SeeClickFix revocation")
+        verbose_name_plural = _("SeeClickFix revocations")
+        indexes = [
+            models.Index(
+                fields=["environment", "user_scf_id", "status"], name="seeclickfix_revoc_user"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()} #{self.user_scf_id} ({self.get_status_display()})"
+
+    def __repr__(self) -> str:
+        return (
+            f"<SeeClickFixRevocation pk={self.pk} environment={self.environment!r} "
+            f"user_scf_id={self.user_scf_id} status={self.status!r}>"
         )
 
     @property
@@ -390,8 +522,11 @@ __all__ = [
     "AccountStatus",
     "ActionKind",
     "ActionStatus",
+    "RevocationReason",
+    "RevocationStatus",
     "SeeClickFixAccount",
     "SeeClickFixAction",
     "SeeClickFixAreaFeed",
     "SeeClickFixIssue",
+    "SeeClickFixRevocation",
 ]

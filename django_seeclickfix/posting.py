@@ -1,5 +1,5 @@
-"""Post a queued action to SeeClickFix, at most once: what the ``add_comment`` and
-``create_issue`` tasks run (queueing is :mod:`~django_seeclickfix.actions`).
+"""Post a queued action to SeeClickFix, at most once: what the ``add_comment``,
+``create_issue`` and ``perform_action`` tasks run (queueing is :mod:`~django_seeclickfix.actions`).
 
 1. :func:`perform` locks the row and marks it ``in_flight`` (with its task id and a lease of
    ``TASK_TIME_LIMIT`` seconds) and commits, *then* posts.
@@ -10,9 +10,15 @@
 A run that finds the row ``in_flight`` cannot know whether the earlier POST arrived, so it first
 looks on SeeClickFix: for a comment, one on that issue by this user with this text made since
 the row was created; for an issue, one this user reported since then at the same spot with the
-same description. Found: stored as the result, nothing posted. Not found: posted. A row
+same description; for a follow or a vote (or their undoing), whether the issue already shows
+the state asked for. Found: stored as the result, nothing posted. Not found: posted. A row
 ``in_flight`` under another task id whose lease has not run out belongs to a run that may still
 be posting; this run waits (retries) until the lease ends.
+
+A row older than ``OUTBOX_MAX_AGE`` is not posted any more: one that was never sent fails with
+that reason; one that may have been sent is looked up first. A run that gives up on retries
+fails a row that was never sent, but leaves one that may have been sent ``in_flight``: the
+outbox sweeper wakes it again, and the next run looks before anything else.
 
 Limits: a moderated submission is invisible until a moderator approves it, so if a worker dies
 between SeeClickFix's 202 and the row's update, the re-run cannot see it and posts again (the
@@ -42,6 +48,7 @@ from .exceptions import (
     error_text,
 )
 from .models import ActionKind, ActionStatus, SeeClickFixAction
+from .signals import action_finished
 from .tokens import client_for_account
 
 if TYPE_CHECKING:
@@ -49,11 +56,24 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+EXPIRED = "Not sent within OUTBOX_MAX_AGE; given up rather than posted late."
+
 # How far back a re-run looks for its earlier attempt: clocks of this site and SeeClickFix
 # may disagree a little.
 CLOCK_SKEW = timedelta(minutes=5)
 # Coordinates that differ by less than this are the same spot (about a metre).
 SAME_SPOT = 1e-5
+# Kinds whose outcome is a comment with the action's text.
+COMMENTING = frozenset(
+    {ActionKind.COMMENT, ActionKind.CLOSE, ActionKind.REOPEN, ActionKind.ACKNOWLEDGE}
+)
+# Kinds that set the user's relationship to the issue: (relationship key, wanted value).
+RELATIONSHIPS = {
+    ActionKind.FOLLOW: ("following", True),
+    ActionKind.UNFOLLOW: ("following", False),
+    ActionKind.VOTE: ("voted", True),
+    ActionKind.UNVOTE: ("voted", False),
+}
 
 
 @dataclass(frozen=True)
@@ -139,7 +159,18 @@ def _finish(
             "updated_at",
         ]
     )
+    if action.is_final:
+        announce_finished(action)
     return action
+
+
+def announce_finished(action: SeeClickFixAction) -> None:
+    """Send ``action_finished`` once the current transaction commits."""
+    transaction.on_commit(
+        lambda: action_finished.send(
+            sender=SeeClickFixAction, action=action, status=str(action.status)
+        )
+    )
 
 
 def _same_text(a: str | None, b: str | None) -> bool:
@@ -185,11 +216,38 @@ def find_reported_issue(client: SeeClickFixClient, action: SeeClickFixAction) ->
     return None
 
 
-def _post(client: SeeClickFixClient, action: SeeClickFixAction) -> Created[Any]:
+def relationship_holds(client: SeeClickFixClient, action: SeeClickFixAction) -> bool:
+    """Whether the issue already shows what a follow/vote (or its undoing) asks for."""
+    assert action.issue_scf_id is not None
+    key, wanted = RELATIONSHIPS[ActionKind(action.kind)]
+    relationship = client.get_issue(action.issue_scf_id, details=True).current_user_relationship
+    return relationship is not None and relationship.get(key) is wanted
+
+
+def _post(client: SeeClickFixClient, action: SeeClickFixAction) -> Created[Any] | None:
+    """Send the action; a follow or a vote answers nothing to keep (``None``)."""
     payload = action.payload
-    if action.kind == ActionKind.COMMENT:
-        assert action.issue_scf_id is not None
-        return client.add_comment(action.issue_scf_id, str(payload["text"]))
+    issue_id = action.issue_scf_id
+    kind = ActionKind(action.kind)
+    if kind in COMMENTING:
+        assert issue_id is not None
+        text = str(payload["text"])
+        post = {
+            ActionKind.COMMENT: client.add_comment,
+            ActionKind.CLOSE: client.close_issue,
+            ActionKind.REOPEN: client.reopen_issue,
+            ActionKind.ACKNOWLEDGE: client.acknowledge_issue,
+        }[kind]
+        return post(issue_id, text)
+    if kind in RELATIONSHIPS:
+        assert issue_id is not None
+        {
+            ActionKind.FOLLOW: client.follow,
+            ActionKind.UNFOLLOW: client.unfollow,
+            ActionKind.VOTE: client.vote,
+            ActionKind.UNVOTE: client.unvote,
+        }[kind](issue_id)
+        return None
     return client.create_issue(
         lat=float(payload["lat"]),
         lng=float(payload["lng"]),
@@ -202,19 +260,31 @@ def _post(client: SeeClickFixClient, action: SeeClickFixAction) -> Created[Any]:
 
 
 def _reconcile(client: SeeClickFixClient, action: SeeClickFixAction) -> SeeClickFixAction | None:
+    """The row finished as succeeded if SeeClickFix shows the earlier run's post, else
+    ``None``."""
     found: Comment | Issue | None
-    if action.kind == ActionKind.COMMENT:
-        found = find_posted_comment(client, action)
-    else:
-        found = find_reported_issue(client, action)
-    if found is None:
+    kind = ActionKind(action.kind)
+    if kind in RELATIONSHIPS:
+        if not relationship_holds(client, action):
+            return None
+        found = None
+    elif kind in COMMENTING:
+        if (found := find_posted_comment(client, action)) is None:
+            return None
+    elif (found := find_reported_issue(client, action)) is None:
         return None
     logger.info(
         "SeeClickFix action %s (%s) was posted by an earlier run; not posting again",
         action.pk,
         action.request_id,
     )
+    if found is None:
+        return _finish(action, ActionStatus.SUCCEEDED)
     return _finish(action, ActionStatus.SUCCEEDED, result_id=found.id, result=found.raw)
+
+
+def _expired(action: SeeClickFixAction) -> bool:
+    return action.created_at < timezone.now() - timedelta(seconds=app_settings.OUTBOX_MAX_AGE)
 
 
 def perform(
@@ -232,10 +302,17 @@ def perform(
     action, maybe_sent = _claim(action_id, task_id, kind)
     if action.is_final:
         return ActionResult.of(action)
+    expired = _expired(action)
+    if expired and not maybe_sent:
+        _finish(action, ActionStatus.FAILED, error=EXPIRED)
+        return ActionResult.of(action)
     try:
         if client is None:
             client = client_for_account(action.account)
         if maybe_sent and _reconcile(client, action) is not None:
+            return ActionResult.of(action)
+        if expired:
+            _finish(action, ActionStatus.FAILED, error=EXPIRED)
             return ActionResult.of(action)
         try:
             created = _post(client, action)
@@ -254,8 +331,11 @@ def perform(
     except APIError as err:
         _finish(action, ActionStatus.FAILED, result=_body(err), error=error_text(err))
         return ActionResult.of(action)
-    status = ActionStatus.MODERATED if created.moderated else ActionStatus.SUCCEEDED
-    _finish(action, status, result_id=created.id, result=created.raw)
+    if created is None:
+        _finish(action, ActionStatus.SUCCEEDED)
+    else:
+        status = ActionStatus.MODERATED if created.moderated else ActionStatus.SUCCEEDED
+        _finish(action, status, result_id=created.id, result=created.raw)
     return ActionResult.of(action)
 
 
@@ -263,21 +343,41 @@ def _body(err: APIError) -> dict[str, Any]:
     return dict(err.body) if isinstance(err.body, Mapping) else {}
 
 
+def cancel_action(action_id: int, *, reason: str) -> bool:
+    """Cancel an action no run has started (``True`` if this call did): one that may be on
+    its way to SeeClickFix is never cancelled."""
+    with transaction.atomic():
+        action = (
+            SeeClickFixAction.objects.select_for_update()
+            .filter(pk=action_id, status=ActionStatus.PENDING, sent_at__isnull=True)
+            .first()
+        )
+        if action is None:
+            return False
+        _finish(action, ActionStatus.CANCELLED, error=reason)
+    return True
+
+
 def give_up(action_id: int, error: BaseException) -> None:
-    """Mark an action that ran out of retries as failed (``sent_at`` tells whether it may
-    have reached SeeClickFix)."""
-    SeeClickFixAction.objects.filter(pk=action_id).exclude(
-        status__in=list(SeeClickFixAction.FINAL)
-    ).update(
-        status=ActionStatus.FAILED,
-        error=error_text(error),
-        lease_until=None,
-        completed_at=timezone.now(),
-    )
+    """A run ran out of retries (or met an unexpected error). A row that was never sent fails
+    with the reason; one that may have been sent (``in_flight``) keeps its status, with the
+    reason and without its lease, so the sweeper wakes it and the next run looks on
+    SeeClickFix before anything else: a post that reached SeeClickFix never shows "failed"."""
+    with transaction.atomic():
+        action = SeeClickFixAction.objects.select_for_update().filter(pk=action_id).first()
+        if action is None or action.is_final:
+            return
+        if action.status == ActionStatus.IN_FLIGHT:
+            action.error = error_text(error)
+            action.lease_until = None
+            action.save(update_fields=["error", "lease_until", "updated_at"])
+            return
+        _finish(action, ActionStatus.FAILED, error=error_text(error))
 
 
 __all__ = [
     "ActionResult",
+    "cancel_action",
     "find_posted_comment",
     "find_reported_issue",
     "give_up",

@@ -5,8 +5,8 @@ Two kinds, one format (version 1, bound to the environment and host that issued 
 * the bundle the OAuth flow hands to allauth as its ``SocialToken``, so allauth, its
   session-stored pending signups and ``SOCIALACCOUNT_STORE_TOKENS`` never see a token in clear;
   :mod:`~django_seeclickfix.linking` opens it to store the tokens (:func:`unseal_tokens`);
-* the bundle a revocation carries after the tokens were deleted from the account
-  (:func:`seal_revocation`, opened by :mod:`~django_seeclickfix.revocation`).
+* the bundle a 0.1 ``revoke_tokens`` message carried (:func:`open_revocation`; revocations are
+  database rows now, see :mod:`~django_seeclickfix.revocation`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from .fields import decrypt, encrypt
 
 if TYPE_CHECKING:
     from .client.oauth import TokenResponse
-    from .models import SeeClickFixAccount
 
 logger = logging.getLogger(__name__)
 
@@ -104,18 +103,8 @@ def unseal_tokens(sealed: str) -> SealedTokens:
     )
 
 
-def seal_revocation(account: SeeClickFixAccount) -> str | None:
-    """The account's tokens, sealed for a revocation (``None`` if they cannot be read)."""
-    try:
-        access, refresh = account.access_token, account.refresh_token
-    except TokenDecryptionError:
-        logger.warning("SeeClickFix account %s: tokens unreadable, not revoked", account.pk)
-        return None
-    return _seal(environment=account.environment, access=access, refresh=refresh)
-
-
 def open_revocation(sealed: str) -> tuple[str | None, str | None]:
-    """The (access token, refresh token) a revocation bundle holds."""
+    """The (access token, refresh token) a 0.1 revocation bundle holds."""
     data = _open(sealed, "A sealed SeeClickFix revocation")
     access, refresh = data.get("a"), data.get("r")
     return (str(access) if access else None, str(refresh) if refresh else None)
@@ -124,7 +113,6 @@ def open_revocation(sealed: str) -> tuple[str | None, str | None]:
 __all__ = [
     "SealedTokens",
     "open_revocation",
-    "seal_revocation",
     "seal_tokens",
     "unseal_tokens",
 ]

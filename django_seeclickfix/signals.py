@@ -1,4 +1,5 @@
-"""Signals sent by django-seeclickfix. The sender is always :class:`SeeClickFixAccount`.
+"""Signals sent by django-seeclickfix. The sender is the model class of the row concerned
+(:class:`SeeClickFixAccount` unless said otherwise).
 
 No signal carries a token. Receivers run after the change is committed (``transaction.on_commit``)
 so they never see a state that is later rolled back.
@@ -29,6 +30,18 @@ so they never see a state that is later rolled back.
 ``account_synced``
     A sync of the account's profile and reported issues finished. Arguments: ``account`` and
     ``summary`` (a dict of counts documented by the sync module).
+
+``action_finished``
+    An owed post (:class:`~django_seeclickfix.models.SeeClickFixAction`) reached a final status:
+    ``succeeded``, ``moderated``, ``failed`` or ``cancelled``. Sender: ``SeeClickFixAction``.
+    Arguments: ``action`` and ``status``.
+
+``revocation_finished``
+    A revocation (:class:`~django_seeclickfix.models.SeeClickFixRevocation`) reached a final
+    status: ``revoked``, ``skipped`` (nothing left to revoke: a live link holds the tokens again)
+    or ``failed`` (SeeClickFix refused, or the tokens belong to another host: SeeClickFix may
+    still honour them; ``revocation.error`` says what the site owner can do). Sender:
+    ``SeeClickFixRevocation``. Arguments: ``revocation`` and ``status``.
 """
 
 from __future__ import annotations
@@ -40,11 +53,15 @@ account_unlinked = Signal()
 reauth_required = Signal()
 token_refreshed = Signal()
 account_synced = Signal()
+action_finished = Signal()
+revocation_finished = Signal()
 
 __all__ = [
     "account_linked",
     "account_synced",
     "account_unlinked",
+    "action_finished",
     "reauth_required",
+    "revocation_finished",
     "token_refreshed",
 ]

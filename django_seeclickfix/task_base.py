@@ -138,6 +138,7 @@ class SeeClickFixTask(DjangoTask[Any, Any]):
             if self.request.called_directly:
                 raise  # a plain function call: nothing to retry through
             countdown = retry_countdown(err, self.request.retries, cap=backoff_cap(self.app))
+            self.before_retry(countdown, args, kwargs)
             logger.info(
                 "%s[%s] will retry in %.1f s after %s: %s",
                 self.name,
@@ -147,6 +148,10 @@ class SeeClickFixTask(DjangoTask[Any, Any]):
                 err,
             )
             raise self.retry(exc=err, countdown=countdown) from err
+
+    def before_retry(self, countdown: float, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Called just before a retry is scheduled ``countdown`` seconds from now (the outbox
+        tasks record it, so the sweeper does not take a waiting retry for a lost message)."""
 
     def on_reauth_required(
         self, exc: ReauthRequired, args: tuple[Any, ...], kwargs: dict[str, Any]

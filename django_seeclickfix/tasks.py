@@ -15,11 +15,10 @@ from typing import Any
 from celery import shared_task
 from django.utils import timezone
 
-from . import feed, posting, scheduling, sync
+from . import feed, outbox, posting, revocation, scheduling, sync
 from .conf import app_settings
 from .exceptions import ActionInFlight, RateLimited, ReauthRequired, SeeClickFixError
-from .models import ActionKind, SeeClickFixAccount
-from .revocation import revoke_sealed_tokens
+from .models import ActionKind, SeeClickFixAccount, SeeClickFixAction, SeeClickFixRevocation
 from .task_base import SeeClickFixTask, backoff_cap
 from .tokens import get_access_token
 
@@ -125,27 +124,46 @@ def refresh_expiring_tokens(self: SeeClickFixTask) -> dict[str, int]:
     return counts
 
 
-class RevokeTokensTask(SeeClickFixTask):
-    """Shows ``<sealed tokens>`` instead of the ciphertext in monitoring (Flower, events)."""
+class OutboxTask(SeeClickFixTask):
+    """A task that works off one outbox row (``model``, its id the first argument): a retry
+    pushes the row's ``message_due_at`` to the retry's time, so the sweeper does not send a
+    second message for a retry that is merely waiting."""
 
-    def apply_async(self, *args: Any, **options: Any) -> Any:
-        options.setdefault("argsrepr", "('<sealed tokens>',)")
-        return super().apply_async(*args, **options)
+    model: type[SeeClickFixAction] | type[SeeClickFixRevocation]
+    id_argument = "row_id"
+
+    def row_id(self, args: Any, kwargs: Any) -> int | None:
+        row_id = (kwargs or {}).get(self.id_argument, args[0] if args else None)
+        return row_id if isinstance(row_id, int) else None
+
+    def before_retry(self, countdown: float, args: Any, kwargs: Any) -> None:
+        row_id = self.row_id(args, kwargs)
+        if row_id is not None:
+            outbox.mark_due(self.model, row_id, timezone.now() + timedelta(seconds=countdown))
+
+
+class RevokeTokensTask(OutboxTask):
+    model = SeeClickFixRevocation
+    id_argument = "revocation_id"
 
 
 @shared_task(bind=True, base=RevokeTokensTask, name="django_seeclickfix.tasks.revoke_tokens")
-def revoke_tokens(self: RevokeTokensTask, sealed: str) -> None:
-    """Revoke, at SeeClickFix, the tokens of a link that was removed (queued by ``unlinking``).
+def revoke_tokens(self: RevokeTokensTask, revocation_id: int | str) -> str:
+    """Revoke at SeeClickFix what revocation row ``revocation_id`` owes (see
+    :mod:`~django_seeclickfix.revocation`); returns the row's status. The message carries the
+    id only: the tokens stay in the database, encrypted. (A sealed bundle, what 0.1 sent, is
+    turned into a row first.)"""
+    if isinstance(revocation_id, str):
+        revocation_id = revocation.queue_legacy_revocation(revocation_id).pk
+    return revocation.revoke(revocation_id)
 
-    ``sealed`` is the encrypted bundle ``unlinking`` made: tokens never travel in clear.
-    """
-    revoke_sealed_tokens(sealed)
 
-
-class ActionTask(SeeClickFixTask):
+class ActionTask(OutboxTask):
     """Waits for another run's lease; records the give-up when retries run out."""
 
-    action_kind: str = ""
+    model = SeeClickFixAction
+    id_argument = "action_id"
+    action_kind: str | None = None  # None: any kind
 
     def run_action(self, action_id: int) -> dict[str, Any]:
         try:
@@ -156,15 +174,16 @@ class ActionTask(SeeClickFixTask):
             if self.request.called_directly:
                 raise
             countdown = min(backoff_cap(self.app), max(1.0, busy.retry_after))
+            self.before_retry(countdown, (action_id,), {})
             raise self.retry(exc=busy, countdown=countdown) from busy
         return result.as_dict()
 
     def on_failure(self, exc: Any, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         if isinstance(exc, ActionInFlight):
             return  # the run holding the lease stores the outcome
-        action_id = (kwargs or {}).get("action_id", args[0] if args else None)
+        action_id = self.row_id(args, kwargs)
         if action_id is not None:
-            posting.give_up(int(action_id), exc)
+            posting.give_up(action_id, exc)
 
 
 class AddCommentTask(ActionTask):
@@ -189,12 +208,28 @@ def create_issue(self: CreateIssueTask, action_id: int) -> dict[str, Any]:
     return self.run_action(action_id)
 
 
+@shared_task(bind=True, base=ActionTask, name="django_seeclickfix.tasks.perform_action")
+def perform_action(self: ActionTask, action_id: int) -> dict[str, Any]:
+    """Perform action ``action_id`` of any kind (close, reopen, acknowledge, follow, vote...;
+    see :func:`~django_seeclickfix.actions.queue_action`), once."""
+    return self.run_action(action_id)
+
+
+@shared_task(bind=True, base=SeeClickFixTask, name="django_seeclickfix.tasks.sweep_outbox")
+def sweep_outbox(self: SeeClickFixTask) -> dict[str, int]:
+    """Send again the messages of owed posts and revocations that a broker lost (see
+    :mod:`~django_seeclickfix.outbox`); returns how many of each were sent."""
+    return outbox.sweep().as_dict()
+
+
 __all__ = [
     "add_comment",
     "create_issue",
+    "perform_action",
     "queue_syncs",
     "refresh_expiring_tokens",
     "revoke_tokens",
+    "sweep_outbox",
     "sync_account",
     "sync_all_accounts",
     "sync_area_feed",

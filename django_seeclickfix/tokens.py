@@ -35,8 +35,9 @@ from .client.auth import TokenSourceAuth
 from .client.client import SeeClickFixClient
 from .conf import app_settings
 from .exceptions import AccountUnavailable, ReauthRequired, SeeClickFixError
-from .models import AccountStatus, SeeClickFixAccount
+from .models import AccountStatus, RevocationReason, SeeClickFixAccount
 from .oauth_app import oauth_client
+from .revocation import queue_revocation
 from .signals import reauth_required, token_refreshed
 
 if TYPE_CHECKING:
@@ -205,10 +206,11 @@ def _refresh(
                     return current
                 raise
             else:
-                rotated = bool(response.refresh_token)
-                if not write_tokens(
-                    locked, response, expected_version=locked.token_version, now=now
-                ):
+                previous_refresh = str(locked.refresh_token)
+                rotated = response.refresh_token not in (None, previous_refresh)
+                if write_tokens(locked, response, expected_version=locked.token_version, now=now):
+                    _retire_replaced(locked, response, current, previous_refresh)
+                else:
                     # Unreachable under the row lock; on a database without row locks a newer
                     # writer won, and its token is the one to use.
                     logger.warning("SeeClickFix account %s: newer token kept", locked.pk)
@@ -225,6 +227,25 @@ def _refresh(
     )
     logger.info("SeeClickFix account %s: access token refreshed", pk)
     return str(account.access_token)
+
+
+def _retire_replaced(
+    account: SeeClickFixAccount, response: TokenResponse, access: str, refresh: str
+) -> None:
+    """Owe SeeClickFix the revocation of what this refresh replaced (RETIRE_REPLACED_TOKENS),
+    in the refresh's transaction. Revoking the replaced refresh token ends the previous grant
+    with its access token (one Doorkeeper row holds both); without a new refresh token, the
+    replaced access token is revoked instead."""
+    if not app_settings.RETIRE_REPLACED_TOKENS:
+        return
+    if response.refresh_token and response.refresh_token != refresh:
+        queue_revocation(
+            account, access_token=None, refresh_token=refresh, reason=RevocationReason.REFRESH
+        )
+    elif response.access_token != access:
+        queue_revocation(
+            account, access_token=access, refresh_token=None, reason=RevocationReason.REFRESH
+        )
 
 
 def _adopt(account: SeeClickFixAccount, locked: SeeClickFixAccount) -> None:

@@ -1,11 +1,13 @@
 """Disconnecting: the tokens deleted at once, the allauth social account removed, and the
 tokens revoked at SeeClickFix in the background.
 
-:func:`unlink_account` deletes the tokens, removes the allauth social account (unless it is the
-user's only way to sign in) and queues the Celery task ``django_seeclickfix.tasks.revoke_tokens``
-after commit with the tokens sealed (:func:`~django_seeclickfix.sealing.seal_revocation`). The
-same happens when the social account or the account row is deleted some other way (allauth's
-own "remove" button, the admin, a deleted user).
+:func:`unlink_account` deletes the tokens from the account, removes the allauth social account
+(unless it is the user's only way to sign in) and, in the same transaction, owes SeeClickFix
+the revocation of every token the account held (a
+:class:`~django_seeclickfix.models.SeeClickFixRevocation` row, see
+:mod:`~django_seeclickfix.revocation`). The same happens when the social account or the
+account row is deleted some other way (allauth's own "remove" button, the admin, a deleted
+user).
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 from django.utils import timezone
 
-from .models import AccountStatus, SeeClickFixAccount
+from .exceptions import TokenDecryptionError
+from .models import AccountStatus, RevocationReason, SeeClickFixAccount, SeeClickFixRevocation
 from .provider_id import PROVIDER_ID
-from .sealing import seal_revocation
+from .revocation import queue_revocation
 from .signals import account_unlinked
-from .tasks import revoke_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ def unlink_account(
         had_tokens = locked.holds_tokens
         if locked.status == AccountStatus.REVOKED and not had_tokens:
             return UnlinkResult(False, False, False)
-        sealed = seal_revocation(locked) if had_tokens else None
+        owed = owe_revocation(locked, RevocationReason.DISCONNECT) if had_tokens else None
         now = timezone.now()
         SeeClickFixAccount.objects.filter(pk=locked.pk).update(
             access_token=None,
@@ -89,8 +91,6 @@ def unlink_account(
                     "SeeClickFix account %s: social account kept (the user's only sign-in)",
                     locked.pk,
                 )
-        if sealed is not None:
-            schedule_revocation(sealed)
         pk, user_id = locked.pk, locked.user_id
 
         def announce() -> None:
@@ -103,7 +103,7 @@ def unlink_account(
         transaction.on_commit(announce)
     account.refresh_from_db()
     logger.info("SeeClickFix account %s of user %s disconnected", pk, user_id)
-    return UnlinkResult(True, removed, sealed is not None)
+    return UnlinkResult(True, removed, owed is not None)
 
 
 @receiver(pre_delete, sender=SocialAccount, dispatch_uid="seeclickfix_social_account_deleted")
@@ -117,23 +117,29 @@ def _on_social_account_deleted(sender: Any, instance: SocialAccount, **kwargs: A
 
 @receiver(pre_delete, sender=SeeClickFixAccount, dispatch_uid="seeclickfix_account_deleted")
 def _on_account_deleted(sender: Any, instance: SeeClickFixAccount, **kwargs: Any) -> None:
-    # A deleted user (or row) must not leave a live grant behind at SeeClickFix.
+    # A deleted user (or row) must not leave a live grant behind at SeeClickFix. The row does
+    # not point at the account, which is about to go.
     if instance.holds_tokens:
-        sealed = seal_revocation(instance)
-        if sealed is not None:
-            schedule_revocation(sealed)
+        owe_revocation(instance, RevocationReason.DELETED, keep_account=False)
 
 
-def schedule_revocation(sealed: str) -> None:
-    """Queue the ``revoke_tokens`` task with ``sealed`` once the current transaction commits.
+def owe_revocation(
+    account: SeeClickFixAccount, reason: str, *, keep_account: bool = True
+) -> SeeClickFixRevocation | None:
+    """The revocation of every token ``account`` holds, owed in the current transaction
+    (``None`` when they cannot be read: they are deleted all the same, but cannot be sent)."""
+    try:
+        access, refresh = account.access_token, account.refresh_token
+    except TokenDecryptionError:
+        logger.warning("SeeClickFix account %s: tokens unreadable, not revoked", account.pk)
+        return None
+    return queue_revocation(
+        account,
+        access_token=access,
+        refresh_token=refresh,
+        reason=reason,
+        keep_account=keep_account,
+    )
 
-    Robust: a broker that is down is logged, not raised into the request that disconnected,
-    whose tokens are already deleted (only SeeClickFix's copy then outlives the link)."""
 
-    def queue_revocation() -> None:
-        revoke_tokens.delay(sealed)
-
-    transaction.on_commit(queue_revocation, robust=True)
-
-
-__all__ = ["UnlinkResult", "schedule_revocation", "unlink_account"]
+__all__ = ["UnlinkResult", "owe_revocation", "unlink_account"]

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from .allauth_provider.flow import safe_next
 from .conf import app_settings
 from .current import account_for_request
-from .models import SeeClickFixAccount
+from .models import SeeClickFixAccount, SeeClickFixRevocation
 from .unlinking import unlink_account
 
 
@@ -23,6 +23,7 @@ from .unlinking import unlink_account
 @login_required
 def status(request: HttpRequest) -> HttpResponse:
     account = account_for_request(request)
+    latest_revocation = account.revocations.order_by("-pk").first() if account else None
     return render(
         request,
         "seeclickfix/status.html",
@@ -30,6 +31,10 @@ def status(request: HttpRequest) -> HttpResponse:
             "account": account,
             "environment": app_settings.ENVIRONMENT,
             "linked": account is not None and account.status != SeeClickFixAccount.Status.REVOKED,
+            # SeeClickFix refused to revoke the last tokens this site gave up: the user should
+            # know that SeeClickFix may still honour them, and how to end that.
+            "revocation_failed": latest_revocation is not None
+            and latest_revocation.status == SeeClickFixRevocation.Status.FAILED,
         },
     )
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 from celery.signals import before_task_publish
@@ -41,3 +42,20 @@ def eager_tasks() -> Iterator[None]:
         yield
     finally:
         celery_app.conf.task_always_eager = previous
+
+
+class FormEndpoint:
+    """A mocked form-encoded endpoint (``responses``) that keeps each request's form as it was
+    sent (the client redacts what ``responses`` records afterwards) and answers ``statuses`` in
+    turn, then 200."""
+
+    def __init__(self, rsps: Any, url: str, statuses: Iterable[int] = ()) -> None:
+        self.statuses = list(statuses)
+        self.forms: list[dict[str, str]] = []
+        rsps.add_callback("POST", url, callback=self)
+
+    def __call__(self, request: Any) -> tuple[int, dict[str, str], str]:
+        body = request.body.decode() if isinstance(request.body, bytes) else request.body
+        self.forms.append({k: v[0] for k, v in parse_qs(body).items()})
+        status = self.statuses.pop(0) if self.statuses else 200
+        return status, {"Content-Type": "application/json"}, "{}"

@@ -10,7 +10,8 @@ from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
-from django_seeclickfix import actions, exceptions, posting, tasks
+from django_seeclickfix import actions, exceptions, outbox, posting, tasks
+from django_seeclickfix.conf import app_settings
 from django_seeclickfix.exceptions import AccountUnavailable, RateLimited, TransientError
 from django_seeclickfix.models import ActionStatus, SeeClickFixAction
 from django_seeclickfix.task_base import SeeClickFixTask
@@ -217,7 +218,10 @@ def test_a_link_needing_reconnection_fails_the_action(account, fake_scf):
     assert fake_scf.calls_to("/issues/77/comments") == 1  # and not retried
 
 
-def test_running_out_of_retries_marks_the_action_failed(account, fake_scf):
+def test_running_out_of_retries_after_sending_leaves_the_post_for_the_sweeper(account, fake_scf):
+    """The POST may have reached SeeClickFix: never "failed" for a post that may be there. The
+    row stays in flight, lease freed, reason kept, so the sweeper wakes it and the next run
+    looks on SeeClickFix first."""
     fake_scf.fail_posts_after_sending = 0
     action = actions.queue_comment(account, 77, "Flaky")
     with (
@@ -230,10 +234,31 @@ def test_running_out_of_retries_marks_the_action_failed(account, fake_scf):
         outcome = tasks.add_comment.apply(args=[action.pk])
     assert isinstance(outcome.result, TransientError)
     action.refresh_from_db()
-    assert action.status == ActionStatus.FAILED
+    assert action.status == ActionStatus.IN_FLIGHT
     assert action.attempts == 3
     assert action.sent_at is not None  # it may have reached SeeClickFix
+    assert action.lease_until is None
     assert "502" in action.error
+    assert action.message_due_at is not None  # the last retry's time
+    assert list(outbox.lost(SeeClickFixAction, timezone.now())) == []  # its retry is due
+    later = action.message_due_at + timedelta(seconds=app_settings.OUTBOX_REQUEUE_AFTER)
+    assert list(outbox.lost(SeeClickFixAction, later)) == [action]
+
+
+def test_running_out_of_retries_before_sending_fails_the_action(account, fake_scf):
+    action = actions.queue_comment(account, 77, "Never sent")
+    with (
+        mock.patch(
+            "django_seeclickfix.client.SeeClickFixClient.add_comment",
+            side_effect=RateLimited("budget", retry_after=1),
+        ),
+        override_settings(SEECLICKFIX=jobs_settings(TASK_MAX_RETRIES=2)),
+    ):
+        tasks.add_comment.apply(args=[action.pk])
+    action.refresh_from_db()
+    assert action.status == ActionStatus.FAILED
+    assert action.attempts == 3
+    assert action.error.startswith("RateLimited")
 
 
 def test_the_task_refuses_an_action_of_the_other_kind(account, fake_scf):

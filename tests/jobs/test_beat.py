@@ -27,6 +27,11 @@ def test_schedule_from_the_configured_settings():
             "schedule": 300.0,
             "options": {"expires": 300.0},
         },
+        "seeclickfix-sweep-outbox": {
+            "task": tasks.sweep_outbox.name,
+            "schedule": 60.0,
+            "options": {"expires": 60.0},
+        },
     }
 
 

@@ -23,6 +23,7 @@ from django_seeclickfix.task_base import (
     seeclickfix_task,
 )
 from tests.celery_app import app as celery_app
+from tests.conftest import FormEndpoint
 
 from .conftest import BASE, jobs_settings
 
@@ -367,18 +368,14 @@ def test_celery_app_of_the_tests_knows_the_tasks():
         assert f"django_seeclickfix.tasks.{name}" in celery_app.tasks
 
 
-def test_revoke_tokens_revokes_both_tokens_and_hides_its_argument(published):
+def test_revoke_tokens_carries_a_row_id_only_and_revokes_both_tokens(
+    make_account, published, django_capture_on_commit_callbacks
+):
     from celery.signals import before_task_publish
 
-    from django_seeclickfix.fields import encrypt
+    from django_seeclickfix.revocation import queue_revocation
 
-    sealed = encrypt(json.dumps({"a": "access-secret", "r": "refresh-secret"}))
-    with responses.RequestsMock() as rsps:
-        rsps.add(responses.POST, f"{BASE}/oauth/revoke", json={})
-        rsps.add(responses.POST, f"{BASE}/oauth/revoke", json={})
-        tasks.revoke_tokens.apply(args=[sealed]).get()
-        assert len(rsps.calls) == 2
-
+    account = make_account()
     headers = []
 
     def record(**kwargs):
@@ -386,10 +383,35 @@ def test_revoke_tokens_revokes_both_tokens_and_hides_its_argument(published):
 
     before_task_publish.connect(record, weak=False)
     try:
-        tasks.revoke_tokens.delay(sealed)
+        with django_capture_on_commit_callbacks(execute=True):
+            row = queue_revocation(
+                account,
+                access_token="access-secret",
+                refresh_token="refresh-secret",
+                reason="disconnect",
+            )
     finally:
         before_task_publish.disconnect(record)
-    assert headers[0]["argsrepr"] == "('<sealed tokens>',)"
+    assert published == [("django_seeclickfix.tasks.revoke_tokens", [row.pk])]
+    assert "secret" not in headers[0]["argsrepr"]
+    with responses.RequestsMock() as rsps:
+        endpoint = FormEndpoint(rsps, f"{BASE}/oauth/revoke")
+        assert tasks.revoke_tokens.apply(args=[row.pk]).get() == "revoked"
+    assert [(f["token"], f["token_type_hint"]) for f in endpoint.forms] == [
+        ("refresh-secret", "refresh_token"),
+        ("access-secret", "access_token"),
+    ]
+
+
+def test_a_sealed_bundle_from_a_0_1_message_is_still_revoked():
+    from django_seeclickfix.fields import encrypt
+
+    sealed = encrypt(json.dumps({"v": 1, "a": "access-secret", "r": "refresh-secret"}))
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.POST, f"{BASE}/oauth/revoke", json={})
+        rsps.add(responses.POST, f"{BASE}/oauth/revoke", json={})
+        assert tasks.revoke_tokens.apply(args=[sealed]).get() == "revoked"
+        assert len(rsps.calls) == 2
 
 
 @seeclickfix_task(name="tests.jobs.limited", max_retries=1, time_limit=60)

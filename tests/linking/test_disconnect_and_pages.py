@@ -5,7 +5,6 @@ from __future__ import annotations
 from io import StringIO
 
 import pytest
-import responses
 from allauth.socialaccount.models import SocialAccount
 from django.core.management import call_command
 from django.template import Context, Template
@@ -13,8 +12,9 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 
 from django_seeclickfix import errorcodes, linking, sealing, tasks
-from django_seeclickfix.models import SeeClickFixAccount
+from django_seeclickfix.models import SeeClickFixAccount, SeeClickFixRevocation
 from django_seeclickfix.signals import account_unlinked
+from tests.conftest import FormEndpoint
 
 from .conftest import REVOKE_URL, callback, mock_scf, provider_apps, scf_settings, start
 
@@ -30,19 +30,9 @@ def linked(client, ada, mocked):
     return SeeClickFixAccount.objects.get()
 
 
-class RevokeEndpoint:
+class RevokeEndpoint(FormEndpoint):
     def __init__(self, rsps, statuses):
-        self.statuses = list(statuses)
-        self.forms = []
-        rsps.add_callback(responses.POST, REVOKE_URL, callback=self)
-
-    def __call__(self, request):
-        from urllib.parse import parse_qs
-
-        body = request.body.decode() if isinstance(request.body, bytes) else request.body
-        self.forms.append({k: v[0] for k, v in parse_qs(body).items()})
-        status = self.statuses.pop(0) if self.statuses else 200
-        return status, {"Content-Type": "application/json"}, "{}"
+        super().__init__(rsps, REVOKE_URL, statuses)
 
 
 def disconnect(client, django_capture_on_commit_callbacks, **data):
@@ -87,7 +77,7 @@ def test_revocation_gives_up_after_the_tasks_retries_and_the_disconnect_stands(
     assert SeeClickFixAccount.objects.get().status == "revoked"
 
 
-def test_revocation_is_queued_after_commit_with_the_sealed_tokens_only(
+def test_revocation_is_owed_in_the_disconnect_and_queued_after_commit_by_id_only(
     client, linked, mocked, django_capture_on_commit_callbacks, published
 ):
     endpoint = RevokeEndpoint(mocked, [200, 200])
@@ -95,15 +85,17 @@ def test_revocation_is_queued_after_commit_with_the_sealed_tokens_only(
         client.post(reverse("seeclickfix:disconnect"))
     assert not published  # nothing before the commit
     assert SeeClickFixAccount.objects.get().access_token is None
+    owed = SeeClickFixRevocation.objects.get()
+    assert (owed.status, owed.reason) == ("pending", "disconnect")
     for run in callbacks:
         run()
-    ((name, (sealed,)),) = published
-    assert name == "django_seeclickfix.tasks.revoke_tokens"
-    assert "at-1" not in sealed
-    assert "rt-1" not in sealed
+    assert published == [("django_seeclickfix.tasks.revoke_tokens", [owed.pk])]
     assert not endpoint.forms
-    tasks.revoke_tokens(sealed)  # what a worker runs
+    tasks.revoke_tokens(owed.pk)  # what a worker runs
     assert {f["token"] for f in endpoint.forms} == {"at-1", "rt-1"}
+    owed.refresh_from_db()
+    assert owed.status == "revoked"
+    assert (owed.access_token, owed.refresh_token) == (None, None)
 
 
 def test_disconnect_needs_post_and_csrf(linked, ada):
@@ -399,7 +391,7 @@ def test_a_broker_that_is_down_does_not_break_linking_or_disconnecting(
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
     monkeypatch.setattr(tasks.sync_account, "delay", broker_down)
-    monkeypatch.setattr(tasks.revoke_tokens, "delay", broker_down)
+    monkeypatch.setattr(tasks.revoke_tokens, "apply_async", broker_down)
     client.force_login(ada)
     mock_scf(mocked)
     _, params = start(client)
@@ -414,7 +406,10 @@ def test_a_broker_that_is_down_does_not_break_linking_or_disconnecting(
     failures = [r.getMessage() for r in caplog.records if "on_commit" in r.getMessage()]
     assert [message.split(" in on_commit")[0] for message in failures] == [
         "Error calling queue_sync.<locals>.queue_first_sync",
-        "Error calling schedule_revocation.<locals>.queue_revocation",
     ]
+    # The revocation is owed all the same: the sweeper sends it once the broker is back.
+    owed = SeeClickFixRevocation.objects.get()
+    assert (owed.status, owed.message_due_at) == ("pending", None)
+    assert "Could not send django_seeclickfix.tasks.revoke_tokens" in caplog.text
     assert "rt-1" not in caplog.text
     assert "at-1" not in caplog.text

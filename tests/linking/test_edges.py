@@ -13,10 +13,11 @@ from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 from django.urls import reverse
 
-from django_seeclickfix import revocation, sealing, task_base, tasks, unlinking
+from django_seeclickfix import revocation, task_base, tasks, unlinking
 from django_seeclickfix.exceptions import RateLimited, TransientError
 from django_seeclickfix.fields import EncryptedTextField, decrypt, encrypt
-from django_seeclickfix.models import SeeClickFixAccount
+from django_seeclickfix.models import SeeClickFixAccount, SeeClickFixRevocation
+from django_seeclickfix.signals import revocation_finished
 
 from .conftest import KEY, REVOKE_URL, TokenEndpoint, scf_settings
 
@@ -115,11 +116,39 @@ def test_unreadable_tokens_are_deleted_on_disconnect_but_not_revoked(
     assert not again.unlinked  # already disconnected: nothing to do
 
 
-def test_refused_revocation_is_not_retried(account, mocked):
+def owed(account):
+    """A revocation of tokens the live link no longer holds (a relink replaced them)."""
+    return revocation.queue_revocation(
+        account,
+        access_token="old-at",
+        refresh_token="old-rt",
+        reason=SeeClickFixRevocation.Reason.RELINK,
+    )
+
+
+def test_refused_revocation_is_not_retried_and_says_what_to_do(
+    account, mocked, django_capture_on_commit_callbacks
+):
     mocked.add(responses.POST, REVOKE_URL, json={"error": "unauthorized_client"}, status=403)
-    result = tasks.revoke_tokens.apply(args=[sealing.seal_revocation(account)])
-    assert result.failed()
+    row = owed(account)
+    finished = []
+    revocation_finished.connect(
+        lambda **kw: finished.append(kw["status"]), weak=False, dispatch_uid="t-finished"
+    )
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            result = tasks.revoke_tokens.apply(args=[row.pk])
+    finally:
+        revocation_finished.disconnect(dispatch_uid="t-finished")
+    assert result.successful()
+    assert result.result == "failed"
     assert len(mocked.calls) == 1
+    row.refresh_from_db()
+    assert row.status == "failed"
+    assert "unauthorized_client" in row.error
+    assert "authorized applications" in row.error  # what the site owner can do
+    assert (row.access_token, row.refresh_token) == (None, None)  # nothing kept
+    assert finished == ["failed"]
 
 
 @pytest.mark.parametrize(
@@ -134,9 +163,9 @@ def test_revocation_worth_retrying_is_retried_by_the_tasks_policy(
     mocked.add_callback(
         responses.POST, REVOKE_URL, callback=lambda request: (*answers.pop(0), "{}")
     )
-    sealed = sealing.seal_revocation(account)
+    row = owed(account)
     with pytest.raises(error):  # what the task's retry policy acts on
-        revocation.revoke_sealed_tokens(sealed)
+        revocation.revoke(row.pk)
     cache.clear()  # the pause a 429 sets for the shared budget
     countdowns = []
 
@@ -145,10 +174,13 @@ def test_revocation_worth_retrying_is_retried_by_the_tasks_policy(
         return 1.0
 
     monkeypatch.setattr(task_base, "retry_countdown", countdown)
-    result = tasks.revoke_tokens.apply(args=[sealed])
+    result = tasks.revoke_tokens.apply(args=[row.pk])
     assert result.successful()
     assert countdowns == [(error, 0)]  # one retry, paced by the task's policy
     assert len(mocked.calls) == 4  # two refused attempts, then both tokens revoked
+    row.refresh_from_db()
+    assert row.status == "revoked"
+    assert row.message_due_at is not None  # the retry's time: not a lost message
 
 
 def test_revocation_without_a_configured_app_sends_nothing(
@@ -195,6 +227,9 @@ def test_registration_info_with_sites_framework_and_warnings():
     assert "SOCIALACCOUNT_LOGIN_ON_GET is on" in text
 
 
-def test_sealed_revocation_uses_the_first_key(account):
-    sealed = sealing.seal_revocation(account)
-    assert Fernet(KEY).decrypt(sealed.encode())
+def test_owed_tokens_are_encrypted_with_the_first_key(account):
+    row = owed(account)
+    stored = SeeClickFixRevocation.objects.filter(pk=row.pk).values_list("access_token", flat=True)[
+        0
+    ]
+    assert Fernet(KEY).decrypt(str(stored).encode()) == b"old-at"

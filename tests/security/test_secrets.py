@@ -33,10 +33,10 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from django_seeclickfix import actions, oauth_app, sealing, sync, tasks, tokens
+from django_seeclickfix import actions, oauth_app, sync, tasks, tokens
 from django_seeclickfix.client import service_client
 from django_seeclickfix.exceptions import SeeClickFixError
-from django_seeclickfix.models import SeeClickFixAccount
+from django_seeclickfix.models import SeeClickFixAccount, SeeClickFixRevocation
 from django_seeclickfix.testing.configure import emulator_settings
 from tests.celery_app import app as celery_app
 
@@ -305,14 +305,16 @@ def test_a_full_cycle_never_shows_a_secret(
     outputs += admin_pages(staff, live, collector)
     assert any(str(account.user_scf_id) in page for page in outputs)  # the pages showed it
 
-    # 7. Unlink: tokens deleted now, revocation queued with a sealed argument.
+    # 7. Unlink: tokens deleted now, their revocation owed in a row, queued by id only.
     with django_capture_on_commit_callbacks(execute=True):
         gone = browser.post(reverse("seeclickfix:disconnect"))
     assert gone.status_code == 302
     sent = broker_messages()
     assert task_names(sent) == ["django_seeclickfix.tasks.revoke_tokens"]
     revoke_args = json.loads(sent[0]["body"])[0]
-    outputs.append(repr(sealing.unseal_tokens(revoke_args[0])))
+    owed = SeeClickFixRevocation.objects.get(pk=revoke_args[0])
+    outputs += [repr(owed), str(owed)]
+    outputs += admin_pages(staff, live, collector)  # the revocation, while it is owed
     tasks.revoke_tokens.apply(args=revoke_args).get()
     assert emulator.token_state(live[0]).startswith("revoked")
     outputs += [m["raw"] + m["body"] for m in sent]
