@@ -1,6 +1,9 @@
 """Fault injection: make chosen requests fail in the ways real networks and servers fail.
 
-A fault matches a path regex (and optionally a method) and fires ``count`` times (or forever).
+A fault matches a path regex (and optionally a method) and fires ``count`` times (or forever),
+on every matching request or, with ``probability``, on that share of them (drawn from the
+fault list's own seeded generator: ``Faults(seed=...)`` or ``faults.seed(n)`` makes a run
+repeatable).
 Faults that replace the answer (``error``, ``status``, ``rate_limit``, ``redirect``, ``reset``)
 fire before the request is processed, so nothing changes on the server, unless
 ``after_processing=True`` (the change happens, the client still sees the failure: the case that
@@ -45,6 +48,7 @@ class Fault:
     count: int | None = None  # None: fires on every matching request
     method: str | None = None
     after_processing: bool = False
+    probability: float | None = None  # None: every matching request
     params: dict[str, Any] = field(default_factory=dict)
     fired: int = 0
     _pattern: re.Pattern[str] | None = field(default=None, repr=False)
@@ -54,6 +58,8 @@ class Fault:
             raise ValueError(f"Unknown fault kind {self.kind!r}; known: {', '.join(KINDS)}.")
         if self.count is not None and self.count < 1:
             raise ValueError("count must be a positive number of requests, or None for all.")
+        if self.probability is not None and not 0 < self.probability <= 1:
+            raise ValueError("probability must be in (0, 1], or None for every request.")
         self._pattern = re.compile(self.path)
 
     def matches(self, method: str, path: str) -> bool:
@@ -80,6 +86,7 @@ class Fault:
             "count": self.count,
             "method": self.method,
             "after_processing": self.after_processing,
+            "probability": self.probability,
             "params": self.params,
             "fired": self.fired,
         }
@@ -88,11 +95,16 @@ class Fault:
 class Faults:
     """The fault list. ``add`` returns the ``Fault``; first match in insertion order fires."""
 
-    def __init__(self) -> None:
+    def __init__(self, seed: int = 0) -> None:
         self._faults: list[Fault] = []
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._random = random.Random(0)
+        self._random = random.Random(seed)
+
+    def seed(self, seed: int) -> None:
+        """Restart the generator that decides probabilistic faults (and random latencies)."""
+        with self._lock:
+            self._random.seed(seed)
 
     def add(
         self,
@@ -102,6 +114,7 @@ class Faults:
         count: int | None = None,
         method: str | None = None,
         after_processing: bool = False,
+        probability: float | None = None,
         **params: Any,
     ) -> Fault:
         fault = Fault(
@@ -111,6 +124,7 @@ class Faults:
             count=count,
             method=method,
             after_processing=after_processing,
+            probability=probability,
             params=params,
         )
         with self._lock:
@@ -133,9 +147,12 @@ class Faults:
         """The first live fault for this request, counted as fired."""
         with self._lock:
             for fault in self._faults:
-                if fault.matches(method, path):
-                    fault.fired += 1
-                    return fault
+                if not fault.matches(method, path):
+                    continue
+                if fault.probability is not None and self._random.random() >= fault.probability:
+                    continue  # spared this time; a later fault may still match
+                fault.fired += 1
+                return fault
         return None
 
     def __len__(self) -> int:

@@ -29,6 +29,7 @@ class _RemoteFaults:
         count: int | None = None,
         method: str | None = None,
         after_processing: bool = False,
+        probability: float | None = None,
         **params: Any,
     ) -> dict[str, Any]:
         body = {
@@ -37,6 +38,7 @@ class _RemoteFaults:
             "count": count,
             "method": method,
             "after_processing": after_processing,
+            "probability": probability,
             "params": params,
         }
         return dict(self._remote.call("POST", "/faults", body))
