@@ -19,6 +19,8 @@ this one run; ``benchmarks/RESULTS.md`` says what each means and what limits it.
 6. The OAuth callback: outbound requests and database queries (``callback_figure.py``).
 7. The area feed (``feed_figures.py``): requests per pass for 1,000 linked users with 50
    changes, feed vs per-user syncs.
+8. The outbox under chaos (``chaos_figures.py``): posts stuck or doubled after a chaos run,
+   and the time from a lost message to its post.
 """
 
 from __future__ import annotations
@@ -281,6 +283,41 @@ def figure_emulator(stack: Stack, report: Report) -> None:
     )
 
 
+def figure_chaos(report: Report) -> None:
+    """On a stack of its own: the chaos run needs every account in the database to be its own."""
+    from chaos_figures import chaos_run, lost_message_recovery
+
+    with running_stack() as stack:
+        chaos = chaos_run(stack)
+        recovery = lost_message_recovery(stack)
+    report.figures.update(
+        chaos_stuck_after_settle=chaos["stuck"],
+        chaos_duplicates=chaos["duplicates"],
+        recovery_after_lost_message_s=recovery["recovery_after_lost_message_s"],
+    )
+    report.extra.update(chaos=chaos, recovery_bound_s=recovery["recovery_bound_s"])
+    report.goal(
+        "chaos_stuck_after_settle",
+        chaos["stuck"] == 0 and chaos["failed_but_posted"] == 0,
+        f"chaos ({chaos['posts']} posts, {chaos['faults_fired']} faults, kills, a Redis "
+        f"restart): {chaos['stuck']} stuck after settling in {chaos['settle_seconds']:g} s "
+        f"(goal 0), {chaos['failed_but_posted']} shown failed though posted (goal 0)",
+    )
+    report.goal(
+        "chaos_duplicates",
+        chaos["duplicates"] == 0 and chaos["duplicate_rows"] == 0,
+        f"chaos: {chaos['duplicates']} posts doubled at SeeClickFix, "
+        f"{chaos['duplicate_rows']} duplicate mirror rows (goal 0 each)",
+    )
+    bound = recovery["recovery_bound_s"]
+    report.goal(
+        "recovery_after_lost_message_s",
+        recovery["recovery_after_lost_message_s"] <= bound + 1,
+        f"a lost message recovered and posted in {recovery['recovery_after_lost_message_s']:g} s "
+        f"(goal: OUTBOX_REQUEUE_AFTER + OUTBOX_SWEEP_INTERVAL = {bound:g} s, plus the post)",
+    )
+
+
 def machine() -> str:
     import os
 
@@ -314,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         report.line(f"PostgreSQL, Redis and the emulator ({stack.url}) are up")
         for step in steps:
             step(stack)
+    figure_chaos(report)
     report.line(f"done; goals missed: {', '.join(report.missed) or 'none'}")
     if not args.quick:
         print(json.dumps({**report.figures, **report.extra}))

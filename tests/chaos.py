@@ -75,6 +75,11 @@ def add_faults(emulator: Any, share: float) -> list[Any]:
     ]
 
 
+def _fired(fault: Any) -> int:
+    """How often a fault fired: the emulator's own ``Fault``, or a remote one's description."""
+    return int(fault["fired"] if isinstance(fault, dict) else fault.fired)
+
+
 def _tick() -> None:
     """What beat does every few minutes (here every second); a tick that meets a broker still
     reconnecting is skipped, as beat's would be."""
@@ -110,7 +115,7 @@ def run_chaos(
     settle_timeout: float = 90.0,
 ) -> ChaosReport:
     rng = random.Random(seed)
-    faults = add_faults(emulator, fault_share)
+    add_faults(emulator, fault_share)
     queued: list[tuple[SeeClickFixAction, int, str]] = []
     for n in range(posts):
         account = rng.choice(accounts)
@@ -135,7 +140,7 @@ def run_chaos(
     while time.monotonic() < deadline:
         _tick()
         time.sleep(1.0)
-    fired = sum(int(getattr(fault, "fired", 0)) for fault in faults)
+    fired = sum(_fired(fault) for fault in emulator.faults.list())
     emulator.faults.clear()
 
     pks = [action.pk for action, _issue, _text in queued]
