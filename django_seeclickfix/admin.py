@@ -28,7 +28,7 @@ from .posting import cancel_action
 from .tasks import sync_account
 from .tokens import force_refresh, mark_reauth_required
 
-HIDDEN_FIELDS = ("access_token", "refresh_token")
+HIDDEN_FIELDS = ("access_token", "refresh_token", "previous_refresh_token")
 
 if TYPE_CHECKING:
     AccountAdminBase = admin.ModelAdmin[SeeClickFixAccount]

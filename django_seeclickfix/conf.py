@@ -356,13 +356,13 @@ SETTINGS: dict[str, Setting] = {
         "the queue plus TASK_RETRY_BACKOFF_MAX.",
     ),
     "RETIRE_REPLACED_TOKENS": Setting(
-        True,
+        False,
         _boolean,
-        "After a refresh, revoke the replaced refresh token (or access token) at SeeClickFix. "
-        "Doorkeeper's default keeps the previous pair valid until the new access token is "
-        "first used, so a refresh the site never follows with a request would leave a live "
-        "grant behind. Costs one request per refresh; turn off only where SeeClickFix revokes "
-        "the previous pair at refresh itself.",
+        "Revoke the grant a refresh replaced right after every refresh. By default a replaced "
+        "refresh token is kept until the new access token is first used, when SeeClickFix (a "
+        "Doorkeeper server) revokes it itself, and revoked explicitly only when no such use "
+        "follows (the admin's refresh, a disconnect first). Turn on for a server that keeps "
+        "previous grants alive after use; costs one request per refresh.",
     ),
     "TOKEN_REFRESH_MARGIN": Setting(
         300, _positive_int, "Refresh access tokens this many seconds before they expire."

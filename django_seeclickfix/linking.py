@@ -155,6 +155,7 @@ def link_account(
             _owe_replaced(account, brought)
             values: dict[str, Any] = {
                 "issuer": tokens.host,
+                "previous_refresh_token": None,
                 "last_sync_error": "",
                 "access_token": tokens.access_token,
                 "refresh_token": tokens.refresh_token,
@@ -201,14 +202,16 @@ def _owe_replaced(account: SeeClickFixAccount, brought: set[str]) -> None:
     grant, unless SeeClickFix handed the same tokens back (``reuse_access_token``)."""
     try:
         access, refresh = account.access_token, account.refresh_token
+        previous = account.previous_refresh_token
     except TokenDecryptionError:
         return  # unreadable: nothing can be sent; the new tokens replace them all the same
-    queue_revocation(
-        account,
-        access_token=access if access not in brought else None,
-        refresh_token=refresh if refresh not in brought else None,
-        reason=RevocationReason.RELINK,
-    )
+    for pair in ((access, refresh), (None, previous)):
+        queue_revocation(
+            account,
+            access_token=pair[0] if pair[0] not in brought else None,
+            refresh_token=pair[1] if pair[1] not in brought else None,
+            reason=RevocationReason.RELINK,
+        )
 
 
 def link_from_sociallogin(request: HttpRequest | None, sociallogin: SocialLogin) -> None:

@@ -20,7 +20,9 @@ from .exceptions import MAX_ERROR_LENGTH, AccountUnavailable, ReauthRequired
 from .fields import EncryptedTextField
 
 # Columns that only the version-checked token writers may change.
-TOKEN_FIELDS = frozenset({"access_token", "refresh_token", "token_type", "expires_at", "scope"})
+TOKEN_FIELDS = frozenset(
+    {"access_token", "refresh_token", "previous_refresh_token", "token_type", "expires_at", "scope"}
+)
 TOKEN_WRITE_FIELDS = TOKEN_FIELDS | {"token_version"}
 
 
@@ -85,6 +87,16 @@ class SeeClickFixAccount(models.Model):
 
     access_token = EncryptedTextField(_("access token"), null=True, blank=True)
     refresh_token = EncryptedTextField(_("refresh token"), null=True, blank=True)
+    previous_refresh_token = EncryptedTextField(
+        _("previous refresh token"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "The refresh token a refresh replaced, kept until the new access token is first "
+            "used (then SeeClickFix, a Doorkeeper server, revokes it itself); revoked with the "
+            "link if that never happens."
+        ),
+    )
     token_type = models.CharField(_("token type"), max_length=40, default="Bearer")
     expires_at = models.DateTimeField(
         _("token expires at"), null=True, blank=True, help_text=_("Empty: the token never expires.")
@@ -188,7 +200,11 @@ class SeeClickFixAccount(models.Model):
     @property
     def holds_tokens(self) -> bool:
         """Some token is stored (a disconnect or a deletion must revoke it)."""
-        return self.has_access_token or self.has_refresh_token
+        return (
+            self.has_access_token
+            or self.has_refresh_token
+            or self.__dict__.get("previous_refresh_token") is not None
+        )
 
     def check_usable(self) -> None:
         """Raise why background jobs may not act as this account now; the one rule of "usable"

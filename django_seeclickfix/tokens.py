@@ -34,7 +34,7 @@ from django.utils import timezone
 from .client.auth import TokenSourceAuth
 from .client.client import SeeClickFixClient
 from .conf import app_settings
-from .exceptions import AccountUnavailable, ReauthRequired, SeeClickFixError
+from .exceptions import AccountUnavailable, ReauthRequired, SeeClickFixError, TokenDecryptionError
 from .models import AccountStatus, RevocationReason, SeeClickFixAccount
 from .oauth_app import oauth_client
 from .revocation import queue_revocation
@@ -54,6 +54,7 @@ STATE_FIELDS = (
     "token_version",
     "access_token",
     "refresh_token",
+    "previous_refresh_token",
     "token_type",
     "expires_at",
     "scope",
@@ -115,15 +116,18 @@ def write_tokens(
     expected_version: int,
     now: datetime | None = None,
     activate: bool = False,
+    previous_refresh_token: str | None = None,
 ) -> bool:
     """Store ``token`` if the row still has ``expected_version``; ``True`` if it was written.
 
     A refresh response without a refresh token keeps the stored one (SeeClickFix, like most
     Doorkeeper servers, resends it only when it rotates); without a scope it keeps the scope.
+    ``previous_refresh_token`` is the replaced one to hold until the new token's first use.
     """
     now = now or _now()
     values: dict[str, Any] = {
         "access_token": token.access_token,
+        "previous_refresh_token": previous_refresh_token,
         "token_type": token.token_type or "Bearer",
         "expires_at": token.expires_at(now),
         "token_version": F("token_version") + 1,
@@ -143,7 +147,8 @@ def write_tokens(
 
 
 def get_access_token(account: SeeClickFixAccount) -> str:
-    """A usable access token for ``account`` (see the module docstring)."""
+    """A usable access token for ``account``, to send a request with now (see the module
+    docstring)."""
     _reload(account)
     account.check_usable()
     if refresh_due(account):
@@ -152,17 +157,23 @@ def get_access_token(account: SeeClickFixAccount) -> str:
 
 
 def force_refresh(account: SeeClickFixAccount) -> str:
-    """Refresh now, whatever the expiry (the admin's "refresh token" action)."""
+    """Refresh now, whatever the expiry (the admin's "refresh token" action). No request with
+    the new token follows, so the replaced grant is revoked explicitly."""
     _reload(account)
     account.check_usable()
-    return _refresh(account, force=True)
+    return _refresh(account, force=True, used=False)
 
 
 def _refresh(
-    account: SeeClickFixAccount, *, rejected: str | None = None, force: bool = False
+    account: SeeClickFixAccount,
+    *,
+    rejected: str | None = None,
+    force: bool = False,
+    used: bool = True,
 ) -> str:
     """Single-flight refresh. ``rejected``: the token SeeClickFix just refused (forces it);
-    ``force``: refresh even if not due (does nothing without a refresh token)."""
+    ``force``: refresh even if not due (does nothing without a refresh token); ``used``: a
+    request with the new token follows at once (see :func:`_replaced`)."""
     reauth_reason: str | None = None
     rotated = False
     with transaction.atomic():
@@ -206,11 +217,16 @@ def _refresh(
                     return current
                 raise
             else:
-                previous_refresh = str(locked.refresh_token)
-                rotated = response.refresh_token not in (None, previous_refresh)
-                if write_tokens(locked, response, expected_version=locked.token_version, now=now):
-                    _retire_replaced(locked, response, current, previous_refresh)
-                else:
+                replaced = str(locked.refresh_token)
+                rotated = response.refresh_token not in (None, replaced)
+                held = _replaced(locked, response, current, replaced, used=used)
+                if not write_tokens(
+                    locked,
+                    response,
+                    expected_version=locked.token_version,
+                    now=now,
+                    previous_refresh_token=held,
+                ):
                     # Unreachable under the row lock; on a database without row locks a newer
                     # writer won, and its token is the one to use.
                     logger.warning("SeeClickFix account %s: newer token kept", locked.pk)
@@ -229,23 +245,68 @@ def _refresh(
     return str(account.access_token)
 
 
-def _retire_replaced(
-    account: SeeClickFixAccount, response: TokenResponse, access: str, refresh: str
+def _replaced(
+    account: SeeClickFixAccount,
+    response: TokenResponse,
+    access: str,
+    refresh: str,
+    *,
+    used: bool,
+) -> str | None:
+    """Deal with the grant a refresh replaces, in the refresh's transaction; returns the
+    refresh token to hold (``previous_refresh_token``).
+
+    Doorkeeper keeps the previous pair valid until the new access token is first used, then
+    revokes it (one step back only); without that migration it revokes it at refresh. So when a
+    request with the new token follows (``used``), the replaced refresh token is held and
+    forgotten at that first use (:meth:`AccountTokenSource.token_accepted`), at no cost;
+    otherwise, with ``RETIRE_REPLACED_TOKENS``, or when a held one would become two steps old,
+    its revocation is owed now."""
+    held = _held(account)
+    if not response.refresh_token or response.refresh_token == refresh:
+        if response.access_token != access and not (
+            used and not app_settings.RETIRE_REPLACED_TOKENS
+        ):
+            _owe(account, access=access)
+        return held
+    if held:
+        _owe(account, refresh=held)  # a newer generation: SeeClickFix never revokes it now
+    if used and not app_settings.RETIRE_REPLACED_TOKENS:
+        return refresh
+    _owe(account, refresh=refresh)
+    return None
+
+
+def _held(account: SeeClickFixAccount) -> str | None:
+    try:
+        return account.previous_refresh_token or None
+    except TokenDecryptionError:
+        return None  # unreadable: cannot be sent anywhere
+
+
+def _owe(
+    account: SeeClickFixAccount, *, access: str | None = None, refresh: str | None = None
 ) -> None:
-    """Owe SeeClickFix the revocation of what this refresh replaced (RETIRE_REPLACED_TOKENS),
-    in the refresh's transaction. Revoking the replaced refresh token ends the previous grant
-    with its access token (one Doorkeeper row holds both); without a new refresh token, the
-    replaced access token is revoked instead."""
-    if not app_settings.RETIRE_REPLACED_TOKENS:
+    queue_revocation(
+        account, access_token=access, refresh_token=refresh, reason=RevocationReason.REFRESH
+    )
+
+
+def forget_replaced(account: SeeClickFixAccount, token: str) -> None:
+    """``token`` was just accepted by SeeClickFix: if it is the account's current access token,
+    SeeClickFix has revoked the grant its refresh replaced, so the held refresh token goes."""
+    if account.__dict__.get("previous_refresh_token") is None:
+        return  # nothing held (read from the column: nothing is decrypted)
+    try:
+        current = account.access_token
+    except TokenDecryptionError:
         return
-    if response.refresh_token and response.refresh_token != refresh:
-        queue_revocation(
-            account, access_token=None, refresh_token=refresh, reason=RevocationReason.REFRESH
-        )
-    elif response.access_token != access:
-        queue_revocation(
-            account, access_token=access, refresh_token=None, reason=RevocationReason.REFRESH
-        )
+    if current != token:
+        return
+    SeeClickFixAccount.objects.filter(pk=account.pk, token_version=account.token_version).update(
+        previous_refresh_token=None
+    )
+    account.__dict__["previous_refresh_token"] = None
 
 
 def _adopt(account: SeeClickFixAccount, locked: SeeClickFixAccount) -> None:
@@ -262,6 +323,9 @@ class AccountTokenSource:
 
     def get_token(self) -> str:
         return get_access_token(self.account)
+
+    def token_accepted(self, token: str) -> None:
+        forget_replaced(self.account, token)
 
     def token_rejected(self, token: str, *, final: bool) -> str | None:
         if final:

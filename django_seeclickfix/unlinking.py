@@ -71,6 +71,7 @@ def unlink_account(
         SeeClickFixAccount.objects.filter(pk=locked.pk).update(
             access_token=None,
             refresh_token=None,
+            previous_refresh_token=None,
             expires_at=None,
             token_version=F("token_version") + 1,
             status=AccountStatus.REVOKED,
@@ -130,9 +131,14 @@ def owe_revocation(
     (``None`` when they cannot be read: they are deleted all the same, but cannot be sent)."""
     try:
         access, refresh = account.access_token, account.refresh_token
+        previous = account.previous_refresh_token
     except TokenDecryptionError:
         logger.warning("SeeClickFix account %s: tokens unreadable, not revoked", account.pk)
         return None
+    # A refresh token a refresh replaced, whose new token was never used: still live.
+    queue_revocation(
+        account, access_token=None, refresh_token=previous, reason=reason, keep_account=keep_account
+    )
     return queue_revocation(
         account,
         access_token=access,

@@ -68,6 +68,9 @@ class ClientAuth:
     def rejected_again(self, credential: Credential) -> None:
         """The retry's credential was refused too: the link needs the user."""
 
+    def accepted(self, credential: Credential) -> None:
+        """SeeClickFix answered a request sent with ``credential`` with a 2xx."""
+
     @property
     def etag_identity(self) -> str:
         """Who the ETags of this auth belong to (stable across token refreshes if possible)."""
@@ -131,7 +134,10 @@ class TokenSource(Protocol):
     ``ReauthRequired``.
 
     A source may also have an ``identity`` attribute (a string that is not a secret, such as
-    ``"account:42"``) so that conditional-request ETags survive token refreshes.
+    ``"account:42"``) so that conditional-request ETags survive token refreshes, and a
+    ``token_accepted(token)`` method, called after SeeClickFix answered a request sent with
+    ``token`` with a 2xx (a Doorkeeper server revokes the grant a refresh replaced at the new
+    token's first use, so the source can forget the old one then).
     """
 
     def get_token(self) -> str: ...
@@ -163,6 +169,11 @@ class TokenSourceAuth(ClientAuth):
     def rejected_again(self, credential: Credential) -> None:
         assert credential.token is not None
         self.source.token_rejected(credential.token, final=True)
+
+    def accepted(self, credential: Credential) -> None:
+        accepted = getattr(self.source, "token_accepted", None)
+        if accepted is not None and credential.token is not None:
+            accepted(credential.token)
 
     @property
     def etag_identity(self) -> str:

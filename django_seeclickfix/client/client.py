@@ -204,6 +204,7 @@ class SeeClickFixClient:
             method, path, credential, params=params, json_body=json_body, headers=headers
         )
         if not self._refused(response, credential, profile_check):
+            self._accepted(response, credential)
             return response
         assert self.auth is not None
         assert credential is not None
@@ -222,7 +223,12 @@ class SeeClickFixClient:
                 "SeeClickFix refused this account's refreshed credentials too; the user must "
                 "connect again."
             )
+        self._accepted(response, replacement)
         return response
+
+    def _accepted(self, response: HttpResponse, credential: Credential | None) -> None:
+        if self.auth is not None and credential is not None and 200 <= response.status < 300:
+            self.auth.accepted(credential)
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.request(method, path, **kwargs)

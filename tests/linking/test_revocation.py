@@ -18,7 +18,15 @@ from django_seeclickfix.sealing import SealedTokens
 from django_seeclickfix.unlinking import unlink_account
 from tests.conftest import FormEndpoint
 
-from .conftest import HOST, REVOKE_URL, TokenEndpoint, profile_body, scf_settings, token_body
+from .conftest import (
+    HOST,
+    PROFILE_URL,
+    REVOKE_URL,
+    TokenEndpoint,
+    profile_body,
+    scf_settings,
+    token_body,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -69,28 +77,67 @@ def expiring(ada):
 # after a refresh ---------------------------------------------------------------------------
 
 
-def test_a_refresh_owes_the_revocation_of_the_replaced_grant(expiring, mocked):
+def test_a_refresh_holds_the_replaced_refresh_token_until_the_new_token_is_used(expiring, mocked):
+    """Doorkeeper revokes the replaced grant at the new token's first use: then the library
+    forgets it, at no cost in requests."""
     TokenEndpoint(mocked, token_body(access="at-new", refresh="rt-new"))
+    mock_profile = mocked.add(responses.GET, PROFILE_URL, json=profile_body())
     assert tokens.get_access_token(expiring) == "at-new"
+    assert SeeClickFixAccount.objects.get().previous_refresh_token == "rt-old"
+    tokens.client_for_account(expiring).get_profile()  # the new token's first use: a 200
+    assert mock_profile.call_count == 1
+    assert SeeClickFixAccount.objects.get().previous_refresh_token is None
+    assert owed() == []
+
+
+def test_a_disconnect_before_the_new_token_was_used_revokes_the_replaced_one_too(expiring, mocked):
+    TokenEndpoint(mocked, token_body(access="at-new", refresh="rt-new"))
+    tokens.get_access_token(expiring)
+    unlink_account(expiring)
+    assert sorted(revoke_all(mocked)) == [
+        ("at-new", "access_token"),
+        ("rt-new", "refresh_token"),
+        ("rt-old", "refresh_token"),
+    ]
+
+
+def test_a_refresh_no_request_follows_owes_the_revocation_of_the_replaced_grant(expiring, mocked):
+    TokenEndpoint(mocked, token_body(access="at-new", refresh="rt-new"))
+    assert tokens.force_refresh(expiring) == "at-new"  # the admin's action: nothing uses it
     (row,) = owed()
     assert (row.reason, row.access_token, row.refresh_token) == ("refresh", None, "rt-old")
     assert revoke_all(mocked) == [("rt-old", "refresh_token")]  # ends the old pair
     row.refresh_from_db()
     assert row.status == "revoked"
+    assert SeeClickFixAccount.objects.get().previous_refresh_token is None
 
 
-def test_a_refresh_without_a_new_refresh_token_retires_the_replaced_access_token(expiring, mocked):
-    TokenEndpoint(mocked, token_body(access="at-new", refresh=None))
+def test_a_second_refresh_before_the_first_use_owes_the_held_token(expiring, mocked):
+    """Doorkeeper revokes one generation back only: a token two refreshes old stays live."""
+    endpoint = TokenEndpoint(mocked, token_body(access="at-2", refresh="rt-2", expires_in=10))
     tokens.get_access_token(expiring)
+    endpoint.body = token_body(access="at-3", refresh="rt-3")
+    tokens.get_access_token(expiring)
+    (row,) = owed()
+    assert (row.access_token, row.refresh_token) == (None, "rt-old")
+    assert SeeClickFixAccount.objects.get().previous_refresh_token == "rt-2"
+
+
+def test_a_non_rotating_refresh_no_request_follows_retires_the_replaced_access_token(
+    expiring, mocked
+):
+    TokenEndpoint(mocked, token_body(access="at-new", refresh=None))
+    tokens.force_refresh(expiring)
     (row,) = owed()
     assert (row.access_token, row.refresh_token) == ("at-old", None)
 
 
-def test_retiring_replaced_tokens_can_be_turned_off(expiring, mocked):
+def test_retiring_replaced_tokens_at_once_can_be_turned_on(expiring, mocked):
     TokenEndpoint(mocked, token_body(access="at-new", refresh="rt-new"))
-    with scf_settings(RETIRE_REPLACED_TOKENS=False):
+    with scf_settings(RETIRE_REPLACED_TOKENS=True):
         tokens.get_access_token(expiring)
-    assert owed() == []
+    assert [(r.refresh_token, r.reason) for r in owed()] == [("rt-old", "refresh")]
+    assert SeeClickFixAccount.objects.get().previous_refresh_token is None
 
 
 def test_chained_refreshes_leave_no_grant_but_the_current_one(expiring, mocked):
