@@ -289,6 +289,12 @@ SETTINGS: dict[str, Setting] = {
         "Seconds a request may wait for budget before RateLimited is raised (Celery then "
         "retries the task later instead of holding a worker).",
     ),
+    "RATE_LIMIT_LEASE": Setting(
+        15.0,
+        _positive_float,
+        "Seconds a claimed unit of the budget stays claimed without its process renewing it: "
+        "a process killed outright gives its share of the budget back within this time.",
+    ),
     "RATE_LIMIT_CACHE": Setting(
         "default",
         _text,

@@ -18,8 +18,12 @@ Memcached and the database cache. A steady stream of work reaches ``period / (pe
 of the limit, well above 95 % for any real period.
 
 Tickets that are given up (the wait would exceed ``max_wait``) are marked as skipped and pass their
-own constraint on to the next ticket of the chain; tickets of a crashed process count as finished
-once their owner could not possibly still be sending. A 429 (or the abuse 403) pauses the whole
+own constraint on to the next ticket of the chain. A claimed ticket carries a lease of ``lease``
+seconds that its process renews every third of that while it waits or sends (one heartbeat
+thread per budget); a ticket of a crashed process counts as finished once its lease has run out,
+so a process killed outright holds its share of the budget for at most ``lease`` seconds (15 by
+default, ``RATE_LIMIT_LEASE``). Without a lease, a ticket counts as finished once its owner could
+not possibly still be sending (``max_wait + hold_timeout`` after its claim). A 429 (or the abuse 403) pauses the whole
 budget until its ``Retry-After``: nobody sends anything during the pause.
 
 If the cache loses its data (a Redis restart), the history is gone and up to N requests may go at
@@ -226,6 +230,8 @@ class RateBudget:
         key_prefix: str = "scf:budget",
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        lease: float | None = None,
+        heartbeat: bool = True,
     ) -> None:
         if requests < 1 or period <= 0:
             raise ValueError("A budget needs requests >= 1 and period > 0.")
@@ -239,7 +245,13 @@ class RateBudget:
         self.key_prefix = key_prefix
         self.clock = clock
         self.sleep = sleep
+        self.lease = float(lease) if lease else None
         self.stats = BudgetStats()
+        # Tickets this process holds (claimed, waiting or sending), renewed by the heartbeat.
+        self._held: set[tuple[str, int]] = set()
+        self._held_lock = threading.Lock()
+        self._heartbeat: threading.Thread | None = None
+        self._run_heartbeat = heartbeat and self.lease is not None
         # Records outlive every use: a ticket matters until the one N later has been resolved.
         self._record_ttl = max(3600.0, 4 * (self.period + self.max_wait + self.hold_timeout))
         self._poll = min(0.05, max(0.002, self.period / self.requests / 10))
@@ -256,6 +268,7 @@ class RateBudget:
         configured ones, or the documented defaults without Django); ``store`` is required."""
         options: dict[str, Any] = {
             "max_wait": setting("RATE_LIMIT_MAX_WAIT"),
+            "lease": setting("RATE_LIMIT_LEASE"),
             "hold_timeout": setting("REQUEST_DEADLINE") + setting("READ_TIMEOUT"),
             "retry_after_default": setting("RETRY_AFTER_DEFAULT"),
             **overrides,
@@ -355,26 +368,75 @@ class RateBudget:
         until = self._store("get_many", [key]).get(key)
         return float(until) if isinstance(until, int | float) else 0.0
 
+    def _claimed(self, now: float) -> tuple[str, float]:
+        """The record of a claimed ticket: until when its owner may still be sending."""
+        if self.lease is not None:
+            return (CLAIMED, now + self.lease)
+        return (CLAIMED, now + self.max_wait + self.hold_timeout)
+
     def _claim(self, scope: str, now: float) -> int:
-        record = (CLAIMED, now + self.max_wait + self.hold_timeout)
+        record = self._claimed(now)
         while True:
             ticket = int(self._store("incr", self._key(scope, "counter")))
-            if self._store("add", self._ticket_key(scope, ticket), record, self._record_ttl):
+            with self._held_lock:
+                claimed = self._store(
+                    "add", self._ticket_key(scope, ticket), record, self._record_ttl
+                )
+                if claimed and self.lease is not None:
+                    self._held.add((scope, ticket))
+                    self._start_heartbeat()
+            if claimed:
                 return ticket
             # Taken (a non-atomic incr handed it out twice) or voided: try the next one.
 
+    def renew(self) -> int:
+        """Renew the lease of every ticket this process holds; returns how many. The heartbeat
+        thread calls it every ``lease / 3`` seconds."""
+        with self._held_lock:
+            record = self._claimed(self.clock())
+            for scope, ticket in self._held:
+                try:
+                    self._store("set", self._ticket_key(scope, ticket), record, self._record_ttl)
+                except TransientError:
+                    logger.warning("Could not renew budget ticket %s", ticket, exc_info=True)
+            return len(self._held)
+
+    def _start_heartbeat(self) -> None:
+        # Called with _held_lock held. One daemon thread per budget while it holds tickets (a
+        # forked worker process starts its own: threads do not survive a fork).
+        if not self._run_heartbeat or (self._heartbeat and self._heartbeat.is_alive()):
+            return
+        self._heartbeat = threading.Thread(
+            target=self._beat, name="scf-budget-heartbeat", daemon=True
+        )
+        self._heartbeat.start()
+
+    def _beat(self) -> None:
+        assert self.lease is not None
+        while True:
+            time.sleep(self.lease / 3)
+            with self._held_lock:
+                if not self._held:
+                    self._heartbeat = None
+                    return
+            self.renew()
+
+    def _forget(self, scope: str, ticket: int, record: tuple[Any, ...]) -> None:
+        """Write the ticket's final record; renewals stop first, so none can overwrite it."""
+        with self._held_lock:
+            self._held.discard((scope, ticket))
+            self._store("set", self._ticket_key(scope, ticket), record, self._record_ttl)
+
     def _skip(self, scope: str, ticket: int, inherited: int) -> None:
         try:
-            self._store(
-                "set", self._ticket_key(scope, ticket), (SKIPPED, inherited), self._record_ttl
-            )
+            self._forget(scope, ticket, (SKIPPED, inherited))
         except TransientError:
             logger.warning("Could not mark budget ticket %s as skipped", ticket, exc_info=True)
 
     def _release(self, scope: str, ticket: int) -> None:
         now = self.clock()
         try:
-            self._store("set", self._ticket_key(scope, ticket), (DONE, now), self._record_ttl)
+            self._forget(scope, ticket, (DONE, now))
         except TransientError:
             # The request already happened; its ticket will count as finished once stale.
             logger.warning("Could not release budget ticket %s", ticket, exc_info=True)

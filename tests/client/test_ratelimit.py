@@ -292,3 +292,49 @@ def test_threads_never_exceed_n_in_any_window_and_use_most_of_the_budget():
     # Requests 9..48 needed 5 full periods; a perfect limiter takes exactly 5 * period.
     efficiency = 5 * period / (starts[-1] - starts[0])
     assert efficiency >= 0.95, efficiency
+
+
+# leases: a crashed process gives its share back within one lease ------------------------------
+
+
+def test_a_crashed_owners_ticket_comes_back_when_its_lease_runs_out():
+    budget, clock = fake_budget(requests=1, max_wait=30, lease=5, heartbeat=False)
+    start = clock.now
+    budget.reserve()  # never released, never renewed: the process was killed
+    use(budget)
+    # Finished at the lease's end (5 s), not after max_wait + hold_timeout (35 s); then a period.
+    assert clock.now == pytest.approx(start + 5 + 10)
+
+
+def test_a_live_owner_renewing_its_lease_keeps_its_ticket():
+    budget, clock = fake_budget(requests=1, max_wait=6, lease=5, heartbeat=False)
+    other, _ = fake_budget(requests=1, max_wait=6, lease=5, heartbeat=False, store=budget.store)
+    other.clock, other.sleep = clock, clock.sleep  # two processes, one clock
+    held = budget.reserve()
+    clock.now += 4
+    assert budget.renew() == 1
+    clock.now += 4  # 8 s after the claim: past the first lease, not past the renewed one
+    with pytest.raises(RateLimited):
+        other.reserve()  # still held: the owner is alive
+    held.release()
+    assert budget.renew() == 0  # a released ticket is never renewed again
+
+
+def test_the_heartbeat_renews_while_a_ticket_is_held_and_stops_after():
+    store = MemoryStore()
+    budget = RateBudget(2, 60, store=store, lease=0.3, max_wait=1)
+    held = budget.reserve()
+    key = budget._ticket_key("global", held.ticket)
+    first = store.get_many([key])[key]
+    deadline = time.monotonic() + 5
+    while store.get_many([key])[key] == first and time.monotonic() < deadline:
+        time.sleep(0.05)
+    renewed = store.get_many([key])[key]
+    assert renewed[0] == "c"
+    assert renewed[1] > first[1]  # the lease moved forward while held
+    held.release()
+    assert store.get_many([key])[key][0] == "d"
+    while budget._heartbeat is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert budget._heartbeat is None  # nothing held: the thread is gone
+    assert store.get_many([key])[key][0] == "d"  # and never overwrote the release
