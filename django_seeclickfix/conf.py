@@ -53,6 +53,14 @@ def _optional_positive_int(name: str, value: Any) -> int | None:
     return None if value is None else _positive_int(name, value)
 
 
+def _share(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+        raise ImproperlyConfigured(
+            f"{_key(name)} must be a share between 0 and 1 (e.g. 0.05), got {value!r}."
+        )
+    return float(value)
+
+
 def _boolean(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise ImproperlyConfigured(f"{_key(name)} must be True or False, got {value!r}.")
@@ -295,6 +303,13 @@ SETTINGS: dict[str, Setting] = {
         "Seconds a claimed unit of the budget stays claimed without its process renewing it: "
         "a process killed outright gives its share of the budget back within this time.",
     ),
+    "RATE_LIMIT_RESERVE": Setting(
+        0.05,
+        _share,
+        "Share of the budget the planner never plans for background work (syncs, the feed), "
+        "so interactive requests (a user's post, the OAuth callback) find budget at once. At "
+        "20 requests a minute, 0.05 keeps one a minute free.",
+    ),
     "RATE_LIMIT_CACHE": Setting(
         "default",
         _text,
@@ -342,8 +357,8 @@ SETTINGS: dict[str, Setting] = {
     "SYNC_BATCH_SIZE": Setting(
         None,
         _optional_positive_int,
-        "Accounts queued per sync_all_accounts run. Default: what the rate budget allows "
-        "until the next run.",
+        "At most this many accounts per sync_all_accounts run. Default: as many as the rate "
+        "budget allows until the next run, at each account's expected cost.",
     ),
     "SYNC_LOCK_TTL": Setting(
         600, _positive_int, "Seconds a per-account sync lock lives if a worker dies holding it."
@@ -369,6 +384,13 @@ SETTINGS: dict[str, Setting] = {
         "Doorkeeper server) revokes it itself, and revoked explicitly only when no such use "
         "follows (the admin's refresh, a disconnect first). Turn on for a server that keeps "
         "previous grants alive after use; costs one request per refresh.",
+    ),
+    "REFRESH_TOKEN_MAX_AGE": Setting(
+        None,
+        _optional_positive_int,
+        "Seconds after which SeeClickFix's refresh tokens expire, if they do (Doorkeeper's "
+        "default: never). When set, refresh_expiring_tokens uses a refresh token before it "
+        "reaches that age; otherwise tokens are refreshed only when a request needs them.",
     ),
     "TOKEN_REFRESH_MARGIN": Setting(
         300, _positive_int, "Refresh access tokens this many seconds before they expire."

@@ -44,7 +44,6 @@ from .locks import AreaLock
 from .mirror import upsert_issue_rows
 from .models import SeeClickFixAccount, SeeClickFixAreaFeed
 from .outcomes import Outcome
-from .scheduling import due_accounts
 
 if TYPE_CHECKING:
     from .client import Issue, Page
@@ -268,25 +267,24 @@ def run_feed(*, owner: str | None = None) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Coverage:
-    """Whether the feed covers the linked accounts now, and what that means for a pass.
+    """Whether the feed covers the linked accounts now, and what that means for their syncs.
 
     ``covered``: ``AREAS`` is set and every area's feed (with its current filters) completed a
     pass that started within the last ``SYNC_INTERVAL``, so every public change in the areas
-    older than that has been read, as promptly as the per-user sync would have. Then per-user
-    syncs run every ``interval`` = ``SYNC_INTERVAL_WITH_FEED`` seconds instead of
-    ``SYNC_INTERVAL``, and ``deferred`` counts the accounts the pass lets wait because of it.
+    older than that has been read, as promptly as the per-user sync would have. Then an account
+    is next due ``interval`` = ``SYNC_INTERVAL_WITH_FEED`` seconds after its sync instead of
+    ``SYNC_INTERVAL`` (``scheduling.sync_ended``).
     """
 
     configured: bool
     covered: bool
     interval: int
-    deferred: int = 0
 
     def summary(self) -> dict[str, Any]:
         """Keys for ``sync_all_accounts``'s result (none without ``AREAS``)."""
         if not self.configured:
             return {}
-        return {"covered_by_feed": self.covered, "deferred_by_feed": self.deferred}
+        return {"covered_by_feed": self.covered}
 
 
 def feed_is_fresh(now: datetime | None = None) -> bool:
@@ -314,9 +312,9 @@ def coverage(now: datetime | None = None) -> Coverage:
         return Coverage(configured=False, covered=False, interval=interval)
     if not feed_is_fresh(now):
         return Coverage(configured=True, covered=False, interval=interval)
-    with_feed = int(app_settings.SYNC_INTERVAL_WITH_FEED)
-    deferred = due_accounts(now).count() - due_accounts(now, with_feed).count()
-    return Coverage(configured=True, covered=True, interval=with_feed, deferred=max(0, deferred))
+    return Coverage(
+        configured=True, covered=True, interval=int(app_settings.SYNC_INTERVAL_WITH_FEED)
+    )
 
 
 __all__ = [

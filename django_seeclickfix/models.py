@@ -21,7 +21,15 @@ from .fields import EncryptedTextField
 
 # Columns that only the version-checked token writers may change.
 TOKEN_FIELDS = frozenset(
-    {"access_token", "refresh_token", "previous_refresh_token", "token_type", "expires_at", "scope"}
+    {
+        "access_token",
+        "refresh_token",
+        "previous_refresh_token",
+        "refresh_token_issued_at",
+        "token_type",
+        "expires_at",
+        "scope",
+    }
 )
 TOKEN_WRITE_FIELDS = TOKEN_FIELDS | {"token_version"}
 
@@ -101,6 +109,12 @@ class SeeClickFixAccount(models.Model):
     expires_at = models.DateTimeField(
         _("token expires at"), null=True, blank=True, help_text=_("Empty: the token never expires.")
     )
+    refresh_token_issued_at = models.DateTimeField(
+        _("refresh token issued at"),
+        null=True,
+        blank=True,
+        help_text=_("When the stored refresh token was issued (for REFRESH_TOKEN_MAX_AGE)."),
+    )
     scope = models.CharField(_("scope"), max_length=255, blank=True, default="")
     token_version = models.PositiveBigIntegerField(
         _("token version"),
@@ -130,11 +144,15 @@ class SeeClickFixAccount(models.Model):
     last_sync_error = models.CharField(
         _("last sync error"), max_length=MAX_ERROR_LENGTH, blank=True, default=""
     )
-    # Owned by the background jobs (sync.py/tasks.py): set when sync_all_accounts queues the
-    # account, cleared when that sync ends. Durable, so a pass never queues an account twice and
-    # an account whose message a broker restart lost is queued again once SYNC_QUEUE_TIMEOUT
-    # has passed.
-    sync_queued_at = models.DateTimeField(_("sync queued at"), null=True, blank=True)
+    # Owned by the planner (scheduling.py): when the account is next due for a sync. A pass
+    # that queues it pushes it SYNC_QUEUE_TIMEOUT ahead (durable: a pass never queues an
+    # account twice, and one whose message a broker lost is due again after the timeout); the
+    # sync sets it one interval after it ends (half of one when it brought changes).
+    next_sync_at = models.DateTimeField(_("next sync due"), default=timezone.now)
+    sync_queued_at = models.DateTimeField(
+        _("sync queued at"), null=True, blank=True, help_text=_("Set while a sync is queued.")
+    )
+    last_sync_changes = models.PositiveIntegerField(_("issues changed in the last sync"), default=0)
 
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -144,6 +162,13 @@ class SeeClickFixAccount(models.Model):
     class Meta:
         verbose_name = _("SeeClickFix account")
         verbose_name_plural = _("SeeClickFix accounts")
+        indexes = [
+            # The planner's claim: WHERE environment AND status ORDER BY next_sync_at, id LIMIT n
+            # (an index scan that stops after n rows, whatever the number of accounts).
+            models.Index(
+                fields=["environment", "status", "next_sync_at", "id"], name="seeclickfix_acct_due"
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["environment", "user_scf_id"], name="seeclickfix_account_unique_scf_user"

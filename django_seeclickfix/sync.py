@@ -30,11 +30,12 @@ from django.utils import timezone
 
 from .conf import app_settings
 from .exceptions import ReauthRequired, SeeClickFixError, error_text
+from .feed import coverage
 from .locks import SyncLock
 from .mirror import upsert_issues
 from .models import SeeClickFixAccount, SeeClickFixIssue
 from .outcomes import Outcome
-from .scheduling import clear_queued
+from .scheduling import clear_queued, sync_ended
 from .signals import account_synced
 from .tokens import client_for_account, mark_reauth_required
 
@@ -230,8 +231,8 @@ def run_sync(account_id: int, *, owner: str | None = None, full: bool = False) -
         return {"account_id": account_id, "outcome": Outcome.SKIPPED}
     lock = SyncLock(account_id, owner)
     if not lock.acquire():
-        # Another sync of this account is running; it does what this one would.
-        clear_queued([account_id])
+        # Another sync of this account is running; it does what this one would, and the
+        # account is due again after SYNC_QUEUE_TIMEOUT at the latest.
         return {"account_id": account_id, "outcome": Outcome.LOCKED}
     started = timezone.now()
     try:
@@ -245,7 +246,12 @@ def run_sync(account_id: int, *, owner: str | None = None, full: bool = False) -
         raise
     finally:
         lock.release()
-    clear_queued([account_id], queued_before=started)
+    sync_ended(
+        account_id,
+        started=started,
+        changes=0 if result.unchanged else result.issues,
+        interval=coverage().interval,
+    )
     return result.as_summary()
 
 

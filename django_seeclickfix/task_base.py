@@ -15,10 +15,12 @@ What the base class gives:
   delivered again, so task bodies must be idempotent (the library's are);
 * soft and hard time limits from ``TASK_SOFT_TIME_LIMIT`` / ``TASK_TIME_LIMIT``;
 * ``TransientError``, ``RateLimited`` and a soft time limit are retried up to
-  ``TASK_MAX_RETRIES`` times: exponential backoff with jitter for the first, the server's (or the
-  shared budget's) ``retry_after`` plus jitter for the second. No countdown is longer than
-  ``TASK_RETRY_BACKOFF_MAX``, nor than the broker's visibility timeout minus the hard time limit
-  (past it, Redis and SQS hand the unacknowledged message to a second worker);
+  ``TASK_MAX_RETRIES`` times: exponential backoff with jitter for the first, the server's (or
+  the shared budget's) ``retry_after`` plus jitter for the second. A wait for this site's own
+  budget is sent again without using up a retry: losing a race for budget is not a failure.
+  No countdown is longer than ``TASK_RETRY_BACKOFF_MAX``, nor than the broker's visibility
+  timeout minus the hard time limit (past it, Redis and SQS hand the unacknowledged message to a
+  second worker);
 * ``ReauthRequired`` is not retried: the token layer has already marked the account, and the
   task ends cleanly with ``None`` (override :meth:`SeeClickFixTask.on_reauth_required`);
 * ``delay_on_commit`` (from Celery's Django task class): queue from views and signal handlers so
@@ -30,12 +32,13 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Retry, SoftTimeLimitExceeded
 from django.contrib.auth import get_user_model
 
 from .conf import app_settings
@@ -63,6 +66,13 @@ DEFAULT_VISIBILITY_TIMEOUTS = {
     "sqs": 1800.0,
 }
 RETRYABLE: tuple[type[Exception], ...] = (TransientError, RateLimited, SoftTimeLimitExceeded)
+
+
+def waits_for_budget(exc: BaseException) -> bool:
+    """``exc`` is this site's own budget saying "not yet" (no answer of SeeClickFix's: a 429 or
+    an abuse block carries its status)."""
+    return isinstance(exc, RateLimited) and exc.status is None
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -147,7 +157,17 @@ class SeeClickFixTask(DjangoTask[Any, Any]):
                 type(err).__name__,
                 err,
             )
+            if isinstance(err, RateLimited) and waits_for_budget(err) and not self.request.is_eager:
+                raise self.wait_for_budget(err, countdown) from err
             raise self.retry(exc=err, countdown=countdown) from err
+
+    def wait_for_budget(self, exc: RateLimited, countdown: float) -> Retry:
+        """Send this task again in ``countdown`` seconds *without* using up a retry: it lost a
+        race for this site's own budget (interactive work took it), which is no failure of the
+        task, so it keeps trying until it gets its turn instead of retrying into failure."""
+        again = self.signature_from_request(countdown=countdown, retries=self.request.retries)
+        again.apply_async()
+        return Retry(exc=exc, when=datetime.now(UTC) + timedelta(seconds=countdown), sig=again)
 
     def before_retry(self, countdown: float, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Called just before a retry is scheduled ``countdown`` seconds from now (the outbox

@@ -9,18 +9,17 @@ them from views and signal handlers with ``delay_on_commit``. See ``docs/jobs.md
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from celery import shared_task
 from django.utils import timezone
 
-from . import feed, outbox, posting, revocation, scheduling, sync
-from .conf import app_settings
-from .exceptions import ActionInFlight, RateLimited, ReauthRequired, SeeClickFixError
-from .models import ActionKind, SeeClickFixAccount, SeeClickFixAction, SeeClickFixRevocation
+from . import feed, outbox, posting, revocation, scheduling, sync, tokens
+from .exceptions import ActionInFlight
+from .models import ActionKind, SeeClickFixAction, SeeClickFixRevocation
 from .task_base import SeeClickFixTask, backoff_cap
-from .tokens import get_access_token
 
 logger = logging.getLogger(__name__)
 
@@ -57,30 +56,34 @@ def sync_account(self: SyncAccountTask, account_id: int) -> dict[str, Any]:
 
 @shared_task(bind=True, base=SeeClickFixTask, name="django_seeclickfix.tasks.sync_all_accounts")
 def sync_all_accounts(self: SeeClickFixTask) -> dict[str, Any]:
-    """Queue ``sync_account`` for the accounts most in need of a sync, as many as the rate
-    budget serves until the next pass. Accounts already queued are not queued again.
+    """Plan the per-user syncs the rate budget serves until the next pass (``scheduling``:
+    most overdue first, each at its expected cost, the interactive reserve and the area feed
+    left out) and queue them, spread over the interval. Accounts already queued are not
+    queued again. Returns ``queued``, ``planned_requests`` and ``capacity`` (requests the
+    pass could plan), and with ``AREAS`` whether the feed covers the accounts
+    (``covered_by_feed``)."""
+    plan = scheduling.plan_pass()
+    queue_syncs(plan.planned)
+    logger.info(
+        "sync_all_accounts queued %d account(s), %d request(s) planned of %.0f",
+        len(plan.planned),
+        plan.requests,
+        plan.capacity,
+    )
+    return {**plan.summary(), **feed.coverage().summary()}
 
-    While the area feed covers the accounts (``feed.coverage``), an account is due after
-    ``SYNC_INTERVAL_WITH_FEED`` instead of ``SYNC_INTERVAL``; the result then also says so
-    (``covered_by_feed``) and how many accounts that let wait (``deferred_by_feed``)."""
-    coverage = feed.coverage()
-    ids = scheduling.claim_due_accounts(scheduling.pass_batch_size(), interval=coverage.interval)
-    sent = queue_syncs(ids)
-    logger.info("sync_all_accounts queued %d account(s)", sent)
-    return {"queued": sent, **coverage.summary()}
 
-
-def queue_syncs(account_ids: list[int]) -> int:
-    """Send ``sync_account`` for each account (already marked queued); returns how many. When
-    the broker refuses, what was not sent is unmarked (so the next pass takes it at once) and
-    the error raised."""
+def queue_syncs(planned: Sequence[scheduling.Planned]) -> int:
+    """Send ``sync_account`` for each planned account (already marked queued), at its
+    countdown; returns how many. When the broker refuses, what was not sent is unmarked (so
+    the next pass takes it at once) and the error raised."""
     sent = 0
     try:
-        for account_id in account_ids:
-            sync_account.delay(account_id)
+        for item in planned:
+            sync_account.apply_async(args=(item.account_id,), countdown=item.countdown)
             sent += 1
     except BaseException:
-        scheduling.clear_queued(account_ids[sent:])
+        scheduling.clear_queued([item.account_id for item in planned[sent:]])
         raise
     return sent
 
@@ -96,32 +99,12 @@ def sync_area_feed(self: SeeClickFixTask) -> dict[str, Any]:
     bind=True, base=SeeClickFixTask, name="django_seeclickfix.tasks.refresh_expiring_tokens"
 )
 def refresh_expiring_tokens(self: SeeClickFixTask) -> dict[str, int]:
-    """Refresh the access tokens that expire within ``TOKEN_REFRESH_MARGIN`` (and mark the
-    links whose token expired without a refresh token as needing reconnection)."""
-    now = timezone.now()
-    horizon = now + timedelta(seconds=app_settings.TOKEN_REFRESH_MARGIN)
-    accounts = (
-        SeeClickFixAccount.objects.usable()  # of the configured environment only
-        .select_related("user")
-        .filter(expires_at__isnull=False, expires_at__lte=horizon)
-        .order_by("expires_at", "pk")
-    )
-    limit = scheduling.pass_batch_size()
-    counts = {"refreshed": 0, "reauth_required": 0, "failed": 0}
-    for account in accounts[:limit] if limit is not None else accounts:
-        try:
-            get_access_token(account)
-        except ReauthRequired:
-            counts["reauth_required"] += 1
-        except RateLimited:
-            logger.info("refresh_expiring_tokens: rate budget used up; the next run goes on")
-            break
-        except SeeClickFixError as err:
-            counts["failed"] += 1
-            logger.warning("Refreshing SeeClickFix account %s failed: %s", account.pk, err)
-        else:
-            counts["refreshed"] += 1
-    return counts
+    """Keep the links usable that no planned request keeps alive (``tokens.keep_links_alive``):
+    links whose token expired without a refresh token are marked as needing reconnection (no
+    request), and with ``REFRESH_TOKEN_MAX_AGE`` refresh tokens about to expire are refreshed.
+    Access tokens are otherwise refreshed when a planned request needs them, not here. Returns
+    the counts of ``refreshed`` (really refreshed), ``reauth_required`` and ``failed``."""
+    return tokens.keep_links_alive()
 
 
 class OutboxTask(SeeClickFixTask):

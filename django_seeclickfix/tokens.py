@@ -34,7 +34,13 @@ from django.utils import timezone
 from .client.auth import TokenSourceAuth
 from .client.client import SeeClickFixClient
 from .conf import app_settings
-from .exceptions import AccountUnavailable, ReauthRequired, SeeClickFixError, TokenDecryptionError
+from .exceptions import (
+    AccountUnavailable,
+    RateLimited,
+    ReauthRequired,
+    SeeClickFixError,
+    TokenDecryptionError,
+)
 from .models import AccountStatus, RevocationReason, SeeClickFixAccount
 from .oauth_app import oauth_client
 from .revocation import queue_revocation
@@ -135,6 +141,7 @@ def write_tokens(
     }
     if token.refresh_token:
         values["refresh_token"] = token.refresh_token
+        values["refresh_token_issued_at"] = now
     if token.scope:
         values["scope"] = token.scope[:255]
     if activate:
@@ -314,6 +321,56 @@ def _adopt(account: SeeClickFixAccount, locked: SeeClickFixAccount) -> None:
         account.__dict__[name] = locked.__dict__.get(name)
 
 
+def keep_links_alive(now: datetime | None = None) -> dict[str, int]:
+    """What no planned request does for the links (the ``refresh_expiring_tokens`` task).
+
+    1. A link whose access token expired and that holds no refresh token cannot be used again:
+       it is marked ``reauth_required`` now (no request), so its user is asked to reconnect.
+    2. With ``REFRESH_TOKEN_MAX_AGE`` (SeeClickFix's refresh tokens expire), a refresh token
+       about to reach that age (within ``TOKEN_REFRESH_MARGIN``) is used before it dies; no
+       request with the new token follows, so the grant it replaces is revoked.
+
+    At most a quarter of the budget until the next run is spent here (the lowest priority).
+    ``refreshed`` counts tokens really replaced.
+    """
+    now = now or _now()
+    counts = {"refreshed": 0, "reauth_required": 0, "failed": 0}
+    per_run = max(1, int(_run_share()))
+    usable = SeeClickFixAccount.objects.usable().select_related("user")
+    dead = usable.filter(expires_at__lte=now, refresh_token__isnull=True).order_by("pk")
+    for account in dead[:per_run]:
+        if mark_reauth_required(
+            account, "The access token expired and SeeClickFix issued no refresh token."
+        ):
+            counts["reauth_required"] += 1
+    max_age = app_settings.REFRESH_TOKEN_MAX_AGE
+    if not max_age:
+        return counts
+    old = now - timedelta(seconds=max_age - app_settings.TOKEN_REFRESH_MARGIN)
+    aging = usable.filter(refresh_token__isnull=False, refresh_token_issued_at__lte=old)
+    for account in aging.order_by("refresh_token_issued_at", "pk")[:per_run]:
+        version = account.token_version
+        try:
+            _refresh(account, force=True, used=False)
+        except ReauthRequired:
+            counts["reauth_required"] += 1
+        except RateLimited:
+            logger.info("refresh_expiring_tokens: rate budget used up; the next run goes on")
+            break
+        except SeeClickFixError as err:
+            counts["failed"] += 1
+            logger.warning("Refreshing SeeClickFix account %s failed: %s", account.pk, err)
+        else:
+            counts["refreshed"] += int(account.token_version != version)
+    return counts
+
+
+def _run_share() -> float:
+    """A quarter of the requests the budget serves between two runs (every margin / 2)."""
+    per_second = app_settings.RATE_LIMIT_REQUESTS / app_settings.RATE_LIMIT_PERIOD
+    return float(per_second * app_settings.TOKEN_REFRESH_MARGIN / 2 / 4)
+
+
 class AccountTokenSource:
     """The client's :class:`~django_seeclickfix.client.auth.TokenSource` for one account."""
 
@@ -364,6 +421,7 @@ __all__ = [
     "client_for_user",
     "force_refresh",
     "get_access_token",
+    "keep_links_alive",
     "mark_reauth_required",
     "refresh_due",
     "write_tokens",

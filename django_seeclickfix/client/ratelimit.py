@@ -23,8 +23,8 @@ seconds that its process renews every third of that while it waits or sends (one
 thread per budget); a ticket of a crashed process counts as finished once its lease has run out,
 so a process killed outright holds its share of the budget for at most ``lease`` seconds (15 by
 default, ``RATE_LIMIT_LEASE``). Without a lease, a ticket counts as finished once its owner could
-not possibly still be sending (``max_wait + hold_timeout`` after its claim). A 429 (or the abuse 403) pauses the whole
-budget until its ``Retry-After``: nobody sends anything during the pause.
+not possibly still be sending (``max_wait + hold_timeout`` after its claim). A 429 (or the abuse
+403) pauses the whole budget until its ``Retry-After``: nobody sends anything during the pause.
 
 If the cache loses its data (a Redis restart), the history is gone and up to N requests may go at
 once; SeeClickFix's 429 then pauses everyone. Hosts must keep their clocks in sync (NTP): the

@@ -12,9 +12,14 @@ from celery import Celery
 from django.test import override_settings
 from django.utils import timezone
 
-from django_seeclickfix import locks, scheduling, sync, tasks
+from django_seeclickfix import locks, scheduling, sync, tasks, tokens
 from django_seeclickfix.exceptions import RateLimited, TransientError
-from django_seeclickfix.models import AccountStatus, SeeClickFixAccount, SeeClickFixIssue
+from django_seeclickfix.models import (
+    AccountStatus,
+    SeeClickFixAccount,
+    SeeClickFixIssue,
+    SeeClickFixRevocation,
+)
 from django_seeclickfix.task_base import (
     SeeClickFixTask,
     backoff_cap,
@@ -157,7 +162,7 @@ def test_sync_account_retries_transient_errors_then_gives_up_and_backs_off(accou
     assert account.last_sync_error.startswith("TransientError")
     # A failed account waits SYNC_QUEUE_TIMEOUT before a pass takes it again.
     assert account.sync_queued_at is not None
-    assert scheduling.claim_due_accounts(None) == []
+    assert scheduling.plan_pass().planned == ()
 
 
 def test_reauth_required_is_not_retried(account, fake_scf):
@@ -230,63 +235,61 @@ def many(make_account):
     made = []
     for n in range(8):
         account = make_account()
-        # Older syncs first: 0 never synced, then 1 (oldest) ... 7 (most recent but still due).
+        # Most overdue first: 0 never synced, then 1 (oldest) ... 7 (most recent but still due).
         if n:
             account.last_synced_at = now - timedelta(days=10 - n)
             account.save()
         made.append(account)
+    for n, account in enumerate(made):
+        SeeClickFixAccount.objects.filter(pk=account.pk).update(
+            next_sync_at=now - timedelta(days=20 - n)
+        )
     return made
 
 
-def test_the_pass_queues_least_recently_synced_first_in_budget_sized_batches(many, published):
+def queued(published):
+    return [args[0] for name, args in published if name == tasks.sync_account.name]
+
+
+def test_the_pass_queues_the_most_overdue_first_in_batches(many, published):
     with override_settings(SEECLICKFIX=jobs_settings(SYNC_BATCH_SIZE=3)):
-        first = tasks.sync_all_accounts.apply().get()
-        second = tasks.sync_all_accounts.apply().get()
-        third = tasks.sync_all_accounts.apply().get()
-        fourth = tasks.sync_all_accounts.apply().get()
-
-    assert (first, second, third, fourth) == (
-        {"queued": 3},
-        {"queued": 3},
-        {"queued": 2},
-        {"queued": 0},
-    )
-    queued = [args[0] for name, args in published if name == tasks.sync_account.name]
-    assert queued == [a.pk for a in many]  # each once, oldest sync first
+        counts = [tasks.sync_all_accounts.apply().get()["queued"] for _ in range(4)]
+    assert counts == [3, 3, 2, 0]
+    assert queued(published) == [a.pk for a in many]  # each once, most overdue first
 
 
-def test_the_pass_skips_recent_and_unusable_accounts(many, published, make_account):
+def test_the_pass_skips_accounts_not_due_and_unusable_ones(many, published, make_account):
     many[1].status = AccountStatus.REAUTH_REQUIRED
     many[1].save()
     many[2].user.is_active = False
     many[2].user.save()
-    many[3].last_synced_at = timezone.now()
-    many[3].save()
+    SeeClickFixAccount.objects.filter(pk=many[3].pk).update(
+        next_sync_at=timezone.now() + timedelta(minutes=5)
+    )
     make_account(environment="test")
 
     tasks.sync_all_accounts.apply().get()
 
-    queued = {args[0] for name, args in published if name == tasks.sync_account.name}
-    assert queued == {a.pk for a in many} - {many[1].pk, many[2].pk, many[3].pk}
+    assert set(queued(published)) == {a.pk for a in many} - {many[1].pk, many[2].pk, many[3].pk}
 
 
 def test_accounts_whose_message_was_lost_are_queued_again_after_the_queue_timeout(many, published):
-    assert len(scheduling.claim_due_accounts(None)) == 8  # marked, then the broker lost them
-    assert tasks.sync_all_accounts.apply().get() == {"queued": 0}
-    SeeClickFixAccount.objects.update(sync_queued_at=timezone.now() - timedelta(seconds=1801))
-    assert tasks.sync_all_accounts.apply().get() == {"queued": 8}
+    now = timezone.now()
+    assert len(scheduling.plan_pass(now).planned) == 8  # marked, then the broker lost them
+    assert scheduling.plan_pass(now + timedelta(seconds=1799)).planned == ()
+    assert len(scheduling.plan_pass(now + timedelta(seconds=1801)).planned) == 8
 
 
 def test_a_broker_failure_unmarks_what_was_not_sent(many):
     calls = []
 
-    def failing_delay(account_id):
-        calls.append(account_id)
+    def failing_send(*args, **kwargs):
+        calls.append(args)
         if len(calls) == 3:
             raise ConnectionError("broker down")
 
     with (
-        mock.patch.object(tasks.sync_account, "delay", failing_delay),
+        mock.patch.object(tasks.sync_account, "apply_async", failing_send),
         pytest.raises(ConnectionError),
     ):
         tasks.sync_all_accounts.apply(throw=True)
@@ -295,19 +298,8 @@ def test_a_broker_failure_unmarks_what_was_not_sent(many):
         SeeClickFixAccount.objects.filter(sync_queued_at__isnull=False).values_list("pk", flat=True)
     )
     assert marked == {many[0].pk, many[1].pk}
-
-
-def test_pass_batch_size_follows_the_shared_budget():
-    with override_settings(
-        SEECLICKFIX={"RATE_LIMIT_REQUESTS": 20, "RATE_LIMIT_PERIOD": 60, "SYNC_PASS_INTERVAL": 300}
-    ):
-        assert scheduling.pass_batch_size() == 50  # half of the 100 requests until the next pass
-    with override_settings(SEECLICKFIX={"SYNC_BATCH_SIZE": 7}):
-        assert scheduling.pass_batch_size() == 7
-    with override_settings(SEECLICKFIX={"RATE_LIMIT_SCOPE": "token"}):
-        assert scheduling.pass_batch_size() is None
-    with override_settings(SEECLICKFIX={"RATE_LIMIT_REQUESTS": 1, "RATE_LIMIT_PERIOD": 3600}):
-        assert scheduling.pass_batch_size() == 1
+    # The rest is due again at once, not after SYNC_QUEUE_TIMEOUT.
+    assert len(scheduling.plan_pass().planned) == 6
 
 
 def test_a_pass_then_its_syncs_store_every_accounts_issues(make_account, published, fake_scf):
@@ -324,36 +316,51 @@ def test_a_pass_then_its_syncs_store_every_accounts_issues(make_account, publish
 # refresh_expiring_tokens ---------------------------------------------------------------------
 
 
-def test_refresh_expiring_tokens(make_account):
+def test_refresh_expiring_tokens_refreshes_nothing_a_planned_request_will_refresh(make_account):
+    """Tokens are refreshed when a planned request needs them; the timer only marks links that
+    can never be used again (no request) and, with REFRESH_TOKEN_MAX_AGE, saves refresh tokens
+    about to die."""
     now = timezone.now()
     soon = make_account(refresh_token="refresh-soon", expires_at=now + timedelta(seconds=60))
     expired = make_account(expires_at=now - timedelta(seconds=1))  # no refresh token
-    later = make_account(refresh_token="refresh-later", expires_at=now + timedelta(days=1))
-    forever = make_account()
-    elsewhere = make_account(  # linked in another environment: never this deployment's job
-        environment="test",
-        refresh_token="refresh-elsewhere",
-        expires_at=now + timedelta(seconds=60),
-    )
+    expired_too = make_account(expires_at=now - timedelta(seconds=5))
+    elsewhere = make_account(environment="test", expires_at=now - timedelta(seconds=1))
 
-    with responses.RequestsMock() as rsps:
-        rsps.add(
-            responses.POST,
-            f"{BASE}/oauth/token",
-            json={"access_token": "fresh", "token_type": "Bearer", "expires_in": 7200},
-        )
+    with responses.RequestsMock() as rsps:  # no request at all
         counts = tasks.refresh_expiring_tokens.apply().get()
 
-    assert counts == {"refreshed": 1, "reauth_required": 1, "failed": 0}
-    soon.refresh_from_db()
-    assert soon.access_token == "fresh"
-    assert soon.expires_at > now + timedelta(seconds=7000)
-    expired.refresh_from_db()
-    assert expired.status == AccountStatus.REAUTH_REQUIRED
-    for untouched in (later, forever, elsewhere):
-        before = untouched.token_version
+    assert counts == {"refreshed": 0, "reauth_required": 2, "failed": 0}
+    for dead in (expired, expired_too):
+        dead.refresh_from_db()
+        assert dead.status == AccountStatus.REAUTH_REQUIRED
+    for untouched in (soon, elsewhere):
+        before = (untouched.token_version, untouched.status)
         untouched.refresh_from_db()
-        assert untouched.token_version == before
+        assert (untouched.token_version, untouched.status) == before
+    assert len(rsps.calls) == 0
+
+
+def test_refresh_tokens_about_to_reach_their_max_age_are_used_before_they_die(make_account):
+    now = timezone.now()
+    aging = make_account(refresh_token="refresh-aging", expires_at=now + timedelta(days=1))
+    young = make_account(refresh_token="refresh-young", expires_at=now + timedelta(days=1))
+    SeeClickFixAccount.objects.filter(pk=aging.pk).update(
+        refresh_token_issued_at=now - timedelta(days=29, hours=23, minutes=58)
+    )
+    SeeClickFixAccount.objects.filter(pk=young.pk).update(
+        refresh_token_issued_at=now - timedelta(days=1)
+    )
+    body = {"access_token": "fresh", "refresh_token": "rotated", "expires_in": 7200}
+    settings = jobs_settings(REFRESH_TOKEN_MAX_AGE=30 * 86400)
+    with override_settings(SEECLICKFIX=settings), responses.RequestsMock() as rsps:
+        token = rsps.add(responses.POST, f"{BASE}/oauth/token", json=body)
+        counts = tasks.refresh_expiring_tokens.apply().get()
+    assert counts == {"refreshed": 1, "reauth_required": 0, "failed": 0}
+    assert token.call_count == 1
+    aging.refresh_from_db()
+    assert (aging.refresh_token, aging.previous_refresh_token) == ("rotated", None)
+    # No request uses the new token now: the grant it replaced is owed its revocation.
+    assert SeeClickFixRevocation.objects.get().reason == "refresh"
 
 
 def test_celery_app_of_the_tests_knows_the_tasks():
@@ -437,12 +444,19 @@ def test_a_host_task_can_act_as_an_account(account, fake_scf):
 def test_refresh_expiring_tokens_stops_at_the_rate_limit_and_counts_failures(make_account):
     now = timezone.now()
     for n in range(3):
-        make_account(refresh_token=f"r{n}", expires_at=now + timedelta(seconds=10 + n))
+        account = make_account(refresh_token=f"r{n}", expires_at=now + timedelta(days=1))
+        SeeClickFixAccount.objects.filter(pk=account.pk).update(
+            refresh_token_issued_at=now - timedelta(days=40, seconds=n)
+        )
     answers = iter([TransientError("503"), RateLimited("budget", retry_after=5)])
 
-    def fake_get_access_token(account):
+    def fake_refresh(account, **kwargs):
         raise next(answers)
 
-    with mock.patch("django_seeclickfix.tasks.get_access_token", fake_get_access_token):
+    settings = jobs_settings(REFRESH_TOKEN_MAX_AGE=30 * 86400)
+    with (
+        override_settings(SEECLICKFIX=settings),
+        mock.patch.object(tokens, "_refresh", fake_refresh),
+    ):
         counts = tasks.refresh_expiring_tokens.apply().get()
     assert counts == {"refreshed": 0, "reauth_required": 0, "failed": 1}

@@ -119,9 +119,12 @@ class Command(BaseCommand):
     # work --------------------------------------------------------------------------------------
 
     def _queue(self, ids: list[int]) -> None:
-        scheduling.mark_queued(ids)
-        sent = tasks.queue_syncs(ids)
-        self.stdout.write(f"Queued {sent} account(s) for the workers.")
+        # Paced like a pass, so thousands of accounts do not all wait for budget at once.
+        planned = scheduling.plan_accounts(ids)
+        sent = tasks.queue_syncs(planned)
+        spread = planned[-1].countdown if planned else 0
+        pace = f" (spread over {spread:.0f} s at the rate budget's pace)" if spread >= 1 else ""
+        self.stdout.write(f"Queued {sent} account(s) for the workers{pace}.")
 
     def _sync_one(self, account_id: int, *, full: bool) -> tuple[str, int]:
         for _attempt in range(MAX_BUDGET_WAITS):
