@@ -235,6 +235,8 @@ def run_sync(account_id: int, *, owner: str | None = None, full: bool = False) -
         # account is due again after SYNC_QUEUE_TIMEOUT at the latest.
         return {"account_id": account_id, "outcome": Outcome.LOCKED}
     started = timezone.now()
+    # A first or full walk reads the whole history: no sign of how active the account is.
+    whole_history = full or account.last_synced_at is None
     try:
         result = sync_now(account, full=full)
     except ReauthRequired as err:
@@ -249,7 +251,7 @@ def run_sync(account_id: int, *, owner: str | None = None, full: bool = False) -
     sync_ended(
         account_id,
         started=started,
-        changes=0 if result.unchanged else result.issues,
+        changes=0 if result.unchanged or whole_history else result.issues,
         interval=coverage().interval,
     )
     return result.as_summary()

@@ -1,4 +1,8 @@
-"""The fan-out and the feed: per-user syncs slow down only while the feed is fresh."""
+"""The fan-out and the feed: per-user syncs slow down only while the feed is fresh.
+
+While the feed covers the accounts, a sync that ends sets the account's next one
+``SYNC_INTERVAL_WITH_FEED`` ahead instead of ``SYNC_INTERVAL`` (``scheduling.sync_ended``).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from django_seeclickfix import feed, tasks
+from django_seeclickfix import feed, sync, tasks
 from django_seeclickfix.models import SeeClickFixAccount, SeeClickFixAreaFeed
 
 from .conftest import NEW_HAVEN_AREA
@@ -45,36 +49,60 @@ def queued_ids() -> set[int]:
     )
 
 
-def test_without_areas_the_pass_is_unchanged(world, accounts):
+def next_due_in(account_pk: int) -> timedelta:
+    return SeeClickFixAccount.objects.get(pk=account_pk).next_sync_at - timezone.now()
+
+
+def test_without_areas_the_pass_says_nothing_of_the_feed(world, accounts):
     world.configure(AREAS=[])
 
-    assert tasks.sync_all_accounts.apply().get() == {"queued": 9}
+    result = tasks.sync_all_accounts.apply().get()
+
+    assert result["queued"] == 9
+    assert "covered_by_feed" not in result
     assert not feed.coverage().configured
 
 
 def test_a_feed_that_never_ran_covers_nobody(world, accounts):
-    assert tasks.sync_all_accounts.apply().get() == {
-        "queued": 9,
-        "covered_by_feed": False,
-        "deferred_by_feed": 0,
-    }
-
-
-def test_a_fresh_feed_lets_recently_synced_accounts_wait(world, accounts):
-    fresh_pass(NEW_HAVEN_AREA, ago=timedelta(minutes=10))
-
     result = tasks.sync_all_accounts.apply().get()
 
-    # Never synced: the first per-user sync brings the history. 7 h ago: past
-    # SYNC_INTERVAL_WITH_FEED (6 h), for what the feed cannot see. 1 h ago: the feed has it.
-    assert result == {"queued": 6, "covered_by_feed": True, "deferred_by_feed": 3}
-    assert queued_ids() == {*accounts["never"], *accounts["7h"]}
+    assert result["queued"] == 9
+    assert result["covered_by_feed"] is False
+    assert feed.coverage().interval == 900
 
 
-def test_a_stale_feed_hands_the_accounts_back_to_the_per_user_cadence(world, accounts):
+def test_a_sync_under_a_fresh_feed_is_next_due_after_the_longer_interval(world, accounts):
+    fresh_pass(NEW_HAVEN_AREA, ago=timedelta(minutes=10))
+    account = accounts["1h"][0]
+
+    sync.run_sync(account)
+
+    # SYNC_INTERVAL_WITH_FEED is 6 h; nothing changed, so the interval is not halved.
+    assert timedelta(hours=5, minutes=59) < next_due_in(account) <= timedelta(hours=6)
+    assert tasks.sync_all_accounts.apply().get()["covered_by_feed"] is True
+    assert account not in queued_ids()
+
+
+def test_a_sync_under_a_stale_feed_keeps_the_per_user_cadence(world, accounts):
     fresh_pass(NEW_HAVEN_AREA, ago=timedelta(seconds=901))  # SYNC_INTERVAL is 900
+    account = accounts["7h"][0]
 
-    assert tasks.sync_all_accounts.apply().get()["queued"] == 9
+    sync.run_sync(account)
+
+    assert timedelta(minutes=14) < next_due_in(account) <= timedelta(minutes=15)
+
+
+def test_a_sync_that_brought_changes_is_due_twice_as_soon(world, accounts):
+    fresh_pass(NEW_HAVEN_AREA)
+    scf_user, account = world.linked_resident("busy")
+    world.report(scf_user)
+    assert sync.run_sync(account.pk)["issues"] == 1  # the first sync: the whole history
+    assert timedelta(hours=5, minutes=59) < next_due_in(account.pk) <= timedelta(hours=6)
+
+    world.report(scf_user, updated_at=timezone.now())
+    assert sync.run_sync(account.pk)["issues"] == 1
+
+    assert timedelta(hours=2, minutes=59) < next_due_in(account.pk) <= timedelta(hours=3)
 
 
 def test_every_area_must_be_fresh(world, accounts):
@@ -103,12 +131,15 @@ def test_a_pass_of_another_environment_does_not_count(world, accounts):
 def test_the_intervals_are_settings(world, accounts):
     fresh_pass(NEW_HAVEN_AREA)
     world.configure(SYNC_INTERVAL_WITH_FEED=8 * 3600)
+    account = accounts["never"][0]
+
+    sync.run_sync(account)
 
     assert feed.coverage().interval == 8 * 3600
-    assert tasks.sync_all_accounts.apply().get()["queued"] == 3  # only the never-synced
+    assert timedelta(hours=7, minutes=59) < next_due_in(account) <= timedelta(hours=8)
 
 
-def test_a_real_feed_pass_makes_the_fan_out_skip_covered_accounts(world, accounts):
+def test_a_real_feed_pass_makes_the_accounts_covered(world, accounts):
     rita = world.resident("rita")
     world.link(rita)
     world.report(rita)
@@ -117,4 +148,4 @@ def test_a_real_feed_pass_makes_the_fan_out_skip_covered_accounts(world, account
     coverage = feed.coverage()
 
     assert coverage.covered
-    assert coverage.deferred == 3
+    assert coverage.interval == 6 * 3600
