@@ -65,7 +65,7 @@ def sync_slowly_in(worker, emulator, django_user_model) -> SeeClickFixAccount:
 def test_a_pass_over_many_accounts_completes(scf_emulator_settings, scf_worker, django_user_model):
     accounts = link(scf_emulator_settings, django_user_model, 30, issues=4)
 
-    assert tasks.sync_all_accounts.delay().get(timeout=20) == {"queued": 30}
+    assert tasks.sync_all_accounts.delay().get(timeout=20)["queued"] == 30
 
     wait_for(lambda: synced_count() == 30, timeout=60, what="30 synced accounts", worker=scf_worker)
     assert SeeClickFixIssue.objects.count() == 120
@@ -75,7 +75,7 @@ def test_a_pass_over_many_accounts_completes(scf_emulator_settings, scf_worker, 
     # Each account: one /profile and one page of issues.
     assert len(scf_emulator_settings.requests("/api/v2/profile/issues")) == 30
     # Synced just now: the next pass has nothing to do.
-    assert tasks.sync_all_accounts.delay().get(timeout=20) == {"queued": 0}
+    assert tasks.sync_all_accounts.delay().get(timeout=20)["queued"] == 0
 
 
 def test_a_pool_process_killed_mid_sync_leaves_no_duplicates_and_the_account_completes(
@@ -133,7 +133,7 @@ def test_a_redis_restart_during_a_pass_loses_no_account(
     emulator.faults.add(r"^/api/v2/profile/issues", "latency", delay=0.3)
     worker = scf_worker_factory(concurrency=2, seeclickfix={"SYNC_QUEUE_TIMEOUT": 3})
 
-    assert tasks.sync_all_accounts.delay().get(timeout=20) == {"queued": 40}
+    assert tasks.sync_all_accounts.delay().get(timeout=20)["queued"] == 40
     wait_for(lambda: synced_count() >= 4, timeout=30, what="a few synced accounts", worker=worker)
     redis_server.restart()  # no persistence: every queued and unacknowledged message is gone
     lost = 40 - synced_count()
