@@ -21,6 +21,8 @@ this one run; ``benchmarks/RESULTS.md`` says what each means and what limits it.
    changes, feed vs per-user syncs.
 8. The outbox under chaos (``chaos_figures.py``): posts stuck or doubled after a chaos run,
    and the time from a lost message to its post.
+9. The planner (``planner_figures.py``): a pass's cost from 1,000 to 50,000 accounts, its
+   queries, and the share of its capacity it plans.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class Plan:
     overhead_requests: int  # figure 5, per side
     sync_memory: bool  # figure 4 with the database too
     feed_sample: int | None  # figure 7: per-user syncs measured (None: all 1,000)
+    planner_sizes: tuple[int, ...]  # figure 9: linked accounts the pass is planned over
 
 
 QUICK = Plan(
@@ -69,6 +72,7 @@ QUICK = Plan(
     overhead_requests=300,
     sync_memory=False,
     feed_sample=250,  # 10 s for all 1,000 on this machine: too much of the minute
+    planner_sizes=(1000, 5000),
 )
 FULL = Plan(
     cold_issues=1000,
@@ -81,6 +85,7 @@ FULL = Plan(
     overhead_requests=1000,
     sync_memory=True,
     feed_sample=None,
+    planner_sizes=(1000, 10000, 50000),
 )
 
 
@@ -269,6 +274,30 @@ def figure_feed(plan: Plan, report: Report) -> None:
     )
 
 
+def figure_planner(stack: Stack, plan: Plan, report: Report) -> None:
+    from planner_figures import claim_figures, describe
+
+    result = claim_figures(stack, list(plan.planner_sizes))
+    for line in describe(result):
+        report.line(line)
+    report.figures.update(
+        claim_cost_ratio=result["claim_cost_ratio"], planned_share=result["planned_share"]
+    )
+    sizes = f"{min(plan.planner_sizes):,} to {max(plan.planner_sizes):,} accounts"
+    report.goal(
+        "claim_cost_ratio",
+        result["claim_cost_ratio"] <= 2 and len(result["queries_per_pass"]) == 1,
+        f"a pass's planning, {sizes}: {result['claim_cost_ratio']:g}x the time, queries "
+        f"{result['queries_per_pass']} (goal <= 2x, the same queries)",
+    )
+    report.goal(
+        "planned_share",
+        result["planned_share"] >= 0.95,
+        f"share of a pass's capacity planned with every account due: "
+        f"{result['planned_share']:.3f} (goal >= 0.95)",
+    )
+
+
 def figure_emulator(stack: Stack, report: Report) -> None:
     from emulator_throughput import measure
 
@@ -344,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
         lambda stack: figure_overhead(stack, plan, report),
         lambda stack: figure_memory(stack, plan, report),
         lambda stack: figure_budget(stack, plan, report),
+        # Last: it leaves thousands of accounts in the database.
+        lambda stack: figure_planner(stack, plan, report),
     ]
     if not args.quick:
         steps.append(lambda stack: figure_emulator(stack, report))
