@@ -2,7 +2,8 @@
 
 ``--scf-db=postgres`` starts a throwaway PostgreSQL before Django reads its settings, so
 ``tests/settings.py`` finds it through ``SCF_TEST_DATABASE_URL``. ``--scf-db=sqlite`` (the default)
-deselects the tests marked ``integration`` and says so; they run in the PostgreSQL pass.
+deselects the tests marked ``integration`` and says so; they run in the PostgreSQL pass, which in
+turn runs only the tests that touch the database or need real servers.
 """
 
 from __future__ import annotations
@@ -50,28 +51,43 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"django-seeclickfix database: {'PostgreSQL ' + url if url else 'SQLite (in memory)'}"
 
 
+# Fixtures that give a test the database (pytest-django's, and what builds on them).
+DATABASE_FIXTURES = frozenset({"db", "transactional_db", "django_db_setup", "live_server"})
+
+
+def needs_server(item: pytest.Item) -> bool:
+    return bool(item.get_closest_marker("integration") or item.get_closest_marker("postgres"))
+
+
+def uses_database(item: pytest.Item) -> bool:
+    names = set(getattr(item, "fixturenames", ()))
+    return bool(item.get_closest_marker("django_db")) or bool(names & DATABASE_FIXTURES)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("scf_db") == "postgres":
-        return
-    needs_server = [
-        item
-        for item in items
-        if item.get_closest_marker("integration") or item.get_closest_marker("postgres")
-    ]
-    if needs_server:
-        config.hook.pytest_deselected(items=needs_server)
-        items[:] = [item for item in items if item not in needs_server]
-        config._scf_deselected = len(needs_server)  # type: ignore[attr-defined]
+    """The SQLite pass leaves out what needs real servers; the PostgreSQL pass runs that and
+    every test that touches the database, and leaves out the pure tests (client, emulator,
+    parsing) that already ran in the SQLite pass: their outcome cannot depend on the database."""
+    postgres = config.getoption("scf_db") == "postgres"
+    if postgres:
+        left = [item for item in items if not (needs_server(item) or uses_database(item))]
+        message = "tests without a database ran in the SQLite pass only."
+    else:
+        left = [item for item in items if needs_server(item)]
+        message = "integration/PostgreSQL tests were left for the --scf-db=postgres pass."
+    if left:
+        config.hook.pytest_deselected(items=left)
+        kept = set(map(id, items)) - set(map(id, left))
+        items[:] = [item for item in items if id(item) in kept]
+        config._scf_deselected = (len(left), message)  # type: ignore[attr-defined]
 
 
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, config: pytest.Config
 ) -> None:
-    count = getattr(config, "_scf_deselected", 0)
+    count, message = getattr(config, "_scf_deselected", (0, ""))
     if count:
-        terminalreporter.write_line(
-            f"{count} integration/PostgreSQL tests were left for the --scf-db=postgres pass."
-        )
+        terminalreporter.write_line(f"{count} {message}")
 
 
 @pytest.fixture(scope="session")
