@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import io
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,12 +25,24 @@ from urllib3 import HTTPResponse
 MAX_REQUESTS_PER_CALL = 40  # far above any legitimate walk over the scripted answers
 
 
+# "quick" (the default): a tenth of each fuzz test's cases, every fuzz test still runs; CI sets
+# SCF_FUZZ=thorough (.ci/run) for the full counts.
+FUZZ_PROFILE = os.environ.get("SCF_FUZZ", "quick")
+if FUZZ_PROFILE not in ("quick", "thorough"):
+    raise RuntimeError(f"SCF_FUZZ must be 'quick' or 'thorough', not {FUZZ_PROFILE!r}.")
+
+
+def fuzz_cases(cases: int) -> int:
+    """How many of a fuzz test's ``cases`` this run tries (see ``FUZZ_PROFILE``)."""
+    return cases if FUZZ_PROFILE == "thorough" else max(10, cases // 10)
+
+
 def fuzz_settings(cases: int) -> settings:
-    """``max_examples`` set explicitly; no deadline (a shared CI machine is slow at times);
-    the fixtures (database, logged-in browser) are shared by the examples on purpose, each
-    example cleaning up after itself."""
+    """``max_examples`` set explicitly (``fuzz_cases``); no deadline (a shared CI machine is
+    slow at times); the fixtures (database, logged-in browser) are shared by the examples on
+    purpose, each example cleaning up after itself."""
     return settings(
-        max_examples=cases,
+        max_examples=fuzz_cases(cases),
         deadline=None,
         suppress_health_check=[
             HealthCheck.function_scoped_fixture,

@@ -40,6 +40,7 @@ from tests.linking.conftest import (
     scf_settings,
     start,
 )
+from tests.security.strategies import fuzz_cases
 
 from .conftest import CALLBACK_URI, RELAY_URI, assert_secure_headers, links
 
@@ -549,7 +550,7 @@ def _as_a_browser_reads_it(location: str) -> str:
     return urljoin("https://site.example/accounts/", cleaned)
 
 
-@hypothesis_settings(max_examples=1000, deadline=None)
+@hypothesis_settings(max_examples=fuzz_cases(1000), deadline=None)
 @given(
     next_url=st.one_of(
         st.text(max_size=30),
