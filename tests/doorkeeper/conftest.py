@@ -49,7 +49,7 @@ class Site:
 
 
 def site_settings(doorkeeper: Doorkeeper, app: DoorkeeperApp, **extra: object) -> dict[str, object]:
-    settings = emulator_settings(
+    return emulator_settings(
         doorkeeper.url,
         client_id=app.uid,
         secret=app.secret,
@@ -59,7 +59,6 @@ def site_settings(doorkeeper: Doorkeeper, app: DoorkeeperApp, **extra: object) -
         RATE_LIMIT_REQUESTS=100000,
         **extra,
     )
-    return settings
 
 
 @pytest.fixture

@@ -183,15 +183,19 @@ class Browser:
 
     def authorized_applications(self) -> list[str]:
         """The application names Doorkeeper's own authorized-applications page lists."""
-        page = self.open(self.doorkeeper.url + "/oauth/authorized_applications")
-        assert isinstance(page, requests.Response) and page.status_code == 200, page
+        page = self._page(self.open(self.doorkeeper.url + "/oauth/authorized_applications"))
         return re.findall(r"<td>([^<]*)</td>\s*<td>\d", page.text)
 
     def revoke_all_applications(self) -> None:
         """Presses "Revoke" for every application on the authorized-applications page."""
-        page = self.open(self.doorkeeper.url + "/oauth/authorized_applications")
-        assert isinstance(page, requests.Response)
+        page = self._page(self.open(self.doorkeeper.url + "/oauth/authorized_applications"))
         for action, _method, fields in Forms(page.text).forms:
             if fields.get("_method") == "delete":
-                done = self._post_form(page, action, fields)
-                assert isinstance(done, requests.Response) and done.status_code == 200, done
+                self._page(self._post_form(page, action, fields))
+
+    @staticmethod
+    def _page(answer: requests.Response | str) -> requests.Response:
+        """``answer`` as a page Doorkeeper served (not a redirect away, not an error)."""
+        if isinstance(answer, str) or answer.status_code != 200:
+            raise AssertionError(f"expected a page at Doorkeeper, got {answer}")
+        return answer

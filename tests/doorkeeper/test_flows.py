@@ -26,7 +26,8 @@ def test_connect_with_pkce_links_the_doorkeeper_user(client, django_user_model, 
     assert account.profile["name"] == site.user.name
     assert site.doorkeeper.profile_id(account.access_token) == site.user.id
     (row,) = site.doorkeeper.token_rows(site.user)
-    assert row["accessible"] and row["refresh_token"] == account.refresh_token
+    assert row["accessible"]
+    assert row["refresh_token"] == account.refresh_token
 
 
 def test_login_with_seeclickfix_creates_the_site_user(client, site):

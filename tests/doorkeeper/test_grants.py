@@ -129,7 +129,8 @@ def test_concurrent_refreshes_make_one_refresh_at_doorkeeper(linked, site):
     for thread in threads:
         thread.join(30)
     assert not errors, errors
-    assert len(set(results)) == 1 and results[0] != linked.access_token
+    assert len(set(results)) == 1
+    assert results[0] != linked.access_token
     assert len(site.doorkeeper.token_rows(site.user)) == 2  # the first pair and one refresh
     assert site.doorkeeper.profile_id(results[0]) == site.user.id
 
