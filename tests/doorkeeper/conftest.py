@@ -28,6 +28,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "regime(**dk_variables): the Doorkeeper regime a test runs against"
     )
+    config.addinivalue_line("markers", "site(**settings): SEECLICKFIX settings of the site")
 
 
 @pytest.fixture
