@@ -179,3 +179,18 @@ def test_deauthorisation_on_doorkeepers_page_needs_the_user_to_reconnect(
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(ReauthRequired):
         list(tokens.client_for_account(linked).iter_my_issues())
     assert SeeClickFixAccount.objects.get(pk=linked.pk).status == "reauth_required"
+
+
+@pytest.mark.django_db
+@pytest.mark.regime(TOKEN_LIFETIME="120")
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 16 defect 5: TOKEN_REFRESH_MARGIN (300 s) above the token's lifetime (120 s) "
+    "makes every call refresh",
+)
+def test_a_token_shorter_lived_than_the_refresh_margin_is_not_refreshed_on_every_call(
+    linked, site, django_capture_on_commit_callbacks, eager_tasks
+):
+    for _ in range(3):
+        assert use(linked, django_capture_on_commit_callbacks).id == site.user.id
+    assert len(site.doorkeeper.token_rows(site.user)) == 1
