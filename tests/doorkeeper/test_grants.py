@@ -21,6 +21,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
 FIRST_USE = {"REVOKE_PREVIOUS": "first_use"}  # Doorkeeper's default migration
 AT_REFRESH = {"REVOKE_PREVIOUS": "refresh"}
+BOTH_REVOCATION_REGIMES = pytest.mark.parametrize(
+    "regime",
+    [
+        pytest.param("first_use", marks=pytest.mark.regime(**FIRST_USE), id="first-use"),
+        pytest.param("refresh", marks=pytest.mark.regime(**AT_REFRESH), id="at-refresh"),
+    ],
+)
 
 
 @pytest.fixture
@@ -49,20 +56,22 @@ def use(account, django_capture_on_commit_callbacks):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("regime", [FIRST_USE, AT_REFRESH], ids=["first-use", "at-refresh"])
+@BOTH_REVOCATION_REGIMES
 def test_disconnect_leaves_nothing_usable_at_doorkeeper(
-    client, linked, site, django_capture_on_commit_callbacks, eager_tasks, regime, request
+    client, linked, site, django_capture_on_commit_callbacks, eager_tasks, regime
 ):
+    assert site.doorkeeper.regime["revoke_previous"] == regime
     disconnect(client, django_capture_on_commit_callbacks)
     assert site.doorkeeper.usable_credentials(site.user, site.app) == []
     assert site.browser.authorized_applications() == []
 
 
 @pytest.mark.django_db
-@pytest.mark.regime(**FIRST_USE)
+@BOTH_REVOCATION_REGIMES
 def test_disconnect_after_a_refresh_no_request_followed_leaves_nothing_usable(
-    client, linked, site, django_capture_on_commit_callbacks, eager_tasks
+    client, linked, site, django_capture_on_commit_callbacks, eager_tasks, regime
 ):
+    assert site.doorkeeper.regime["revoke_previous"] == regime
     refresh(linked, django_capture_on_commit_callbacks)
     disconnect(client, django_capture_on_commit_callbacks)
     assert site.doorkeeper.usable_credentials(site.user, site.app) == []
