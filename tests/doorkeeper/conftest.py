@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from django.core.cache import cache
 from django.test import Client, override_settings
-from django.test.client import Client as DjangoClient
 from django.urls import reverse
 
 from django_seeclickfix.testing.configure import emulator_settings
@@ -49,12 +49,17 @@ class Site:
     browser: Browser
 
 
-def site_settings(doorkeeper: Doorkeeper, app: DoorkeeperApp, **extra: object) -> dict[str, object]:
+def site_settings(
+    doorkeeper: Doorkeeper,
+    app: DoorkeeperApp,
+    environment: str = ENVIRONMENT,
+    **extra: object,
+) -> dict[str, object]:
     return emulator_settings(
         doorkeeper.url,
         client_id=app.uid,
         secret=app.secret,
-        environment=ENVIRONMENT,
+        environment=environment,
         TOKEN_KEYS=[KEY],
         SITE_URL="http://testserver",
         RATE_LIMIT_REQUESTS=100000,
@@ -74,7 +79,7 @@ def site(request: pytest.FixtureRequest, doorkeeper: Doorkeeper) -> Iterator[Sit
     cache.clear()
 
 
-def start(client: DjangoClient, process: str = "connect") -> str:
+def start(client: Client, process: str = "connect") -> str:
     """Starts the flow at the site; returns the authorize URL it sends the browser to."""
     response = client.post(reverse("seeclickfix_login"), {"process": process})
     assert response.status_code == 302, response.content[:500]
@@ -82,13 +87,13 @@ def start(client: DjangoClient, process: str = "connect") -> str:
     return location
 
 
-def follow_back(client: Client, location: str):  # type: ignore[no-untyped-def]
+def follow_back(client: Client, location: str) -> Any:
     """The browser arriving back at the site from Doorkeeper."""
     parts = urlsplit(location)
     assert parts.netloc == "testserver", location
     return client.get(parts.path, dict(parse_qsl(parts.query)))
 
 
-def connect(client: Client, site: Site, process: str = "connect"):  # type: ignore[no-untyped-def]
+def connect(client: Client, site: Site, process: str = "connect") -> Any:
     """The whole flow: start at the site, sign in and approve at Doorkeeper, come back."""
     return follow_back(client, site.browser.authorize(start(client, process)))

@@ -114,6 +114,12 @@ class Doorkeeper:
             timeout=TIMEOUT,
         )
 
+    def requests_seen(self, method: str, path: str) -> int:
+        """How many ``method path`` requests reached this server (from its Rails log)."""
+        assert self.server.dir is not None
+        log = (self.server.dir / "log" / "rails.log").read_text(errors="replace")
+        return log.count(f'Started {method} "{path}"')
+
     def usable_credentials(self, user: DoorkeeperUser, app: DoorkeeperApp) -> list[str]:
         """What of ``user``'s grant still works at Doorkeeper, tried at its real endpoints: an
         access token ``/profile`` answers as the user for, a refresh token that mints tokens."""

@@ -13,6 +13,7 @@
 #   DK_REUSE_ACCESS_TOKEN   "on" / "off"                                          (off)
 #   DK_PKCE                 "on" / "off": the PKCE migration's columns            (on)
 #   DK_DEFAULT_SCOPES       "on": default scope "public"; "off": none, scope required (on)
+#   DK_NAME                 a name for the instance, so a test can run two side by side
 #
 # Besides Doorkeeper's own routes (/oauth/authorize, /oauth/token, /oauth/revoke,
 # /oauth/token/info, /oauth/authorized_applications) it serves SeeClickFix's shape: a sign-in page,
@@ -46,6 +47,7 @@ REGIME = {
   reuse_access_token: regime("REUSE_ACCESS_TOKEN", "off") == "on",
   pkce: regime("PKCE", "on") == "on",
   default_scopes: regime("DEFAULT_SCOPES", "on") == "on",
+  name: regime("NAME", "seeclickfix"),
 }.freeze
 
 class DoorkeeperServer < Rails::Application

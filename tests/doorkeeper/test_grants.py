@@ -8,14 +8,16 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from django_seeclickfix import tokens
+from django_seeclickfix import revocation, tokens
 from django_seeclickfix.exceptions import ReauthRequired
-from django_seeclickfix.models import SeeClickFixAccount
+from django_seeclickfix.models import SeeClickFixAccount, SeeClickFixRevocation
 
-from .conftest import connect
+from .conftest import CALLBACK_URI, connect, site_settings
+from .doorkeeper import Doorkeeper
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
@@ -203,3 +205,20 @@ def test_a_token_shorter_lived_than_the_refresh_margin_is_not_refreshed_on_every
     for _ in range(3):
         assert use(linked, django_capture_on_commit_callbacks).id == site.user.id
     assert len(site.doorkeeper.token_rows(site.user)) == 1
+
+
+@pytest.mark.django_db
+def test_a_revocation_run_after_the_site_moved_to_another_server_sends_no_token_there(
+    client, linked, site, doorkeeper_servers, django_capture_on_commit_callbacks
+):
+    """Disconnected against one SeeClickFix, revoked (the queued task) after the settings point
+    at another: the tokens go only to the host that issued them, and the row says so."""
+    disconnect(client, django_capture_on_commit_callbacks)  # the revocation is only queued
+    (row,) = SeeClickFixRevocation.objects.all()
+    other = Doorkeeper(doorkeeper_servers(NAME="other"))
+    other_app = other.create_app(CALLBACK_URI)
+    with override_settings(**site_settings(other, other_app, environment="doorkeeper-other")):
+        assert revocation.revoke(row.pk) == "failed"
+    assert other.requests_seen("POST", "/oauth/revoke") == 0
+    row.refresh_from_db()
+    assert site.doorkeeper.url in row.error
