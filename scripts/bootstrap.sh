@@ -7,12 +7,15 @@ VENV="${SCF_VENV:-$ROOT/.venv}"
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf '\033[31merror: %s\033[0m\n' "$*" >&2; exit 1; }
 
-# need_system_packages "command:debian-package" ...
+# need_system_packages "command:debian-package" ... ; a "command" with a slash is a path glob
+# (a library without a command, e.g. a Ruby gem's specification file).
 need_system_packages() {
     local missing=() pair cmd pkg
     for pair in "$@"; do
         cmd="${pair%%:*}"; pkg="${pair##*:}"
-        if ! command -v "$cmd" >/dev/null 2>&1 && ! compgen -G "/usr/lib/postgresql/*/bin/$cmd" >/dev/null; then
+        if [[ "$cmd" == */* ]]; then
+            compgen -G "$cmd" >/dev/null || missing+=("$pkg")
+        elif ! command -v "$cmd" >/dev/null 2>&1 && ! compgen -G "/usr/lib/postgresql/*/bin/$cmd" >/dev/null; then
             missing+=("$pkg")
         fi
     done

@@ -9,11 +9,11 @@ turn runs only the tests that touch the database or need real servers.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.servers import PostgresServer, RedisServer
+from tests.servers import DoorkeeperServer, PostgresServer, RedisServer
 
 _postgres: PostgresServer | None = None
 
@@ -96,3 +96,20 @@ def redis_server() -> Iterator[RedisServer]:
     server = RedisServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def doorkeeper_servers() -> Iterator[Callable[..., DoorkeeperServer]]:
+    """``doorkeeper_servers(REFRESH="off", ...)``: the real Doorkeeper in that regime (its DK_*
+    variables, see tests/doorkeeper/server.rb), started on first use and kept for the session."""
+    running: dict[tuple[tuple[str, str], ...], DoorkeeperServer] = {}
+
+    def get(**regime: str) -> DoorkeeperServer:
+        key = tuple(sorted(regime.items()))
+        if key not in running:
+            running[key] = DoorkeeperServer(**regime).start()
+        return running[key]
+
+    yield get
+    for server in running.values():
+        server.stop()

@@ -189,3 +189,82 @@ class RedisServer:
     def stop(self) -> None:
         self.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+DOORKEEPER_PACKAGES = {
+    "rails": "ruby-rails",
+    "doorkeeper": "ruby-doorkeeper",
+    "sqlite3": "ruby-sqlite3",
+    "webrick": "ruby-webrick",
+}
+DOORKEEPER_APP = Path(__file__).parent / "doorkeeper" / "server.rb"
+
+
+def _missing_ruby_libraries(ruby: str) -> list[str]:
+    probe = "; ".join(
+        f"begin; gem {name!r}; rescue LoadError; puts {package!r}; end"
+        for name, package in DOORKEEPER_PACKAGES.items()
+    )
+    result = subprocess.run([ruby, "-e", probe], capture_output=True, text=True, check=True)
+    return result.stdout.split()
+
+
+class DoorkeeperServer:
+    """The real Doorkeeper 5.5 in a one-file Rails app (tests/doorkeeper/server.rb), in the
+    regime ``options`` names (its DK_* variables, e.g. ``{"REFRESH": "off"}``): a fresh database
+    on every start, so one process serves one regime."""
+
+    def __init__(self, **options: str) -> None:
+        self.ruby = find_binary("ruby", "ruby")
+        missing = _missing_ruby_libraries(self.ruby)
+        if missing:
+            raise ServerUnavailable(
+                "The Doorkeeper tests need the real Doorkeeper on Ruby. "
+                f"Install it (Debian/Ubuntu: apt-get install {' '.join(missing)})."
+            )
+        self.options = options
+        self.port = 0
+        self.dir: Path | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> DoorkeeperServer:
+        self.dir = Path(tempfile.mkdtemp(prefix="scf-doorkeeper-"))
+        self.port = free_port()
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.dir),
+            "DK_PORT": str(self.port),
+            "DK_ROOT": str(self.dir),
+            **{f"DK_{name}": value for name, value in self.options.items()},
+        }
+        self.process = subprocess.Popen(
+            [self.ruby, str(DOORKEEPER_APP)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.dir / "stderr.log", "wb"),  # noqa: SIM115  (closed with the process)
+        )
+        try:
+            wait_for_port(self.port, self.process, "Doorkeeper", timeout=60)
+        except ServerUnavailable as err:
+            raise ServerUnavailable(f"{err} Its output: {self.log()}") from None
+        return self
+
+    def log(self) -> str:
+        if not self.dir:
+            return ""
+        return (self.dir / "stderr.log").read_text(errors="replace")[-4000:]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
