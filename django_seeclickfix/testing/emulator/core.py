@@ -199,10 +199,12 @@ class Emulator:
                 name="Emulator code-flow app",
                 **defaults,  # type: ignore[arg-type]
             )
+            # The library's implicit flow lands on its relay page, next to the callback.
+            relays = [u.replace("/login/callback/", "/login/relay/") for u in config.redirect_uris]
             self.oauth.register_app(
                 IMPLICIT_APP_ID,
                 None,
-                config.redirect_uris,
+                tuple(dict.fromkeys([*config.redirect_uris, *relays])),
                 name="Emulator implicit-flow app",
                 **defaults,  # type: ignore[arg-type]
             )
@@ -426,7 +428,7 @@ class Emulator:
 
     def set_quirks(self, **quirks: bool) -> None:
         """Switch quirks: string_null_pagination, rating_as_string, utc_timestamps,
-        doubled_api_prefix."""
+        doubled_api_prefix, sample_shapes (the documented samples' keys)."""
         self.configure(quirks=quirks)
 
     @property
