@@ -103,7 +103,8 @@ def test_the_parser_reads_real_and_sample_shapes(scf_emulator, rita, sample_shap
     assert [c.id for c in comments] == (real_ids if not sample_shapes else [None] * len(real_ids))
     assert all(c.text and c.created_at for c in comments)
     fetched = rita.get_issue(issue.id)
-    assert fetched.reporter is not None and fetched.reporter.id == issue.reporter_id
+    assert fetched.reporter is not None
+    assert fetched.reporter.id == issue.reporter_id
     assert fetched.status == issue.status.lower()
     detailed = rita.get_issue(issue.id, details=True)
     assert detailed.comment_count == len(real_ids)

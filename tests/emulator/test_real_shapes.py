@@ -55,9 +55,11 @@ def check(shape: Any, value: Any, where: str = "$") -> None:
                 errors.append(str(err))
         raise AssertionError(f"{where}: none of the alternatives fit: {errors}")
     elif shape == TIMESTAMP:
-        assert isinstance(value, str) and EASTERN.match(value), f"{where}: {value!r}"
+        assert isinstance(value, str), f"{where}: expected a timestamp, got {value!r}"
+        assert EASTERN.match(value), f"{where}: not a US-Eastern timestamp: {value!r}"
     elif shape is int:
-        assert isinstance(value, int) and not isinstance(value, bool), f"{where}: {value!r}"
+        assert not isinstance(value, bool), f"{where}: expected an integer, got {value!r}"
+        assert isinstance(value, int), f"{where}: expected an integer, got {value!r}"
     elif shape is float:
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         assert ok, f"{where}: expected a number, got {value!r}"
@@ -210,7 +212,8 @@ def test_issue_listing(scf_emulator, http):
     assert body["errors"] == {}
     closed = [i for i in body["issues"] if i["status"] in ("Closed", "Archived")]
     opened = [i for i in body["issues"] if i["status"] in ("Open", "Acknowledged")]
-    assert closed and opened  # both kinds of transitions are shown
+    assert closed  # both kinds of transitions are shown
+    assert opened
     assert all(set(i["transitions"]) == {"open_url"} for i in closed)
     assert all(set(i["transitions"]) == {"close_url"} for i in opened)
 
