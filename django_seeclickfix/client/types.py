@@ -139,7 +139,8 @@ class Comment:
 class Issue:
     """An issue. ``status`` is lower case (``open``, ``acknowledged``, ``closed``, ``archived``);
     times are timezone-aware UTC. ``comments`` and ``questions`` are ``None`` unless the issue
-    was fetched with ``details=True``."""
+    was fetched with ``details=True``; so are ``comment_count``, ``vote_count`` and ``assignee``
+    on the real service (its plain single issue and its list items lack them)."""
 
     id: int
     status: str | None
