@@ -299,3 +299,12 @@ def test_organisation_issues_for_members_only(scf_emulator, http, rita_token):
     assert http.get(url).status_code == 401
     unknown = f"{scf_emulator.api_url}/organizations/999999/issues"
     assert http.get(unknown, headers=bearer(official)).status_code == 404
+
+
+def test_an_anonymous_report_lists_the_placeholder_reporter(scf_emulator, http, rita_token):
+    issue = scf_emulator.add_issue("resident", summary="Quiet report", anonymous=True)
+    body = http.get(f"{scf_emulator.api_url}/profile/issues", headers=bearer(rita_token)).json()
+    check(listing("issues", LIST_ISSUE), body)
+    [listed] = [i for i in body["issues"] if i["id"] == issue.id]
+    assert listed["reporter"]["id"] == 0
+    assert listed["reporter"]["html_url"].endswith("/users/anonymous")

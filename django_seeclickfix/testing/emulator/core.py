@@ -299,7 +299,8 @@ class Emulator:
 
     def add_issue(self, reporter: UserRef, **fields: Any) -> Issue:
         """A new issue by ``reporter``. Fields: summary, description, status, lat, lng, address,
-        created_at, updated_at, assignee, rating, request_type_id, answers, has_media, id."""
+        created_at, updated_at, assignee, rating, request_type_id, answers, has_media, id,
+        anonymous (listed with the placeholder reporter ``{"id": 0, …}``)."""
         return self.state.add_issue(self.user(reporter), **fields)
 
     def generate_issues(

@@ -84,6 +84,9 @@ class Issue:
     integration: dict[str, object] | None = None
     has_media: bool = False
     pending: bool = False  # reported while moderation was on
+    # Reported anonymously: the real service then lists the placeholder reporter id 0, even in
+    # the reporter's own /profile/issues.
+    anonymous: bool = False
 
 
 @dataclass(slots=True)

@@ -79,6 +79,22 @@ class Shapes:
             data["html_url"] = f"{self.origin}/users/{user.id}"
         return data
 
+    def reporter(self, issue: Issue) -> dict[str, Any]:
+        if issue.anonymous and self.real:
+            return {
+                "avatar": {
+                    "full": f"{self.origin}/files/user_images/anonymous/avatar.png",
+                    "square_100x100": f"{self.origin}/files/user_images/anonymous/square.png",
+                },
+                "civic_points": 0,
+                "id": 0,
+                "name": "An anonymous SeeClickFix user",
+                "role": "Registered User",
+                "witty_title": "",
+                "html_url": f"{self.origin}/users/anonymous",
+            }
+        return self.user_brief(self.state.users[issue.reporter_id])
+
     def home_place(self, user: User) -> dict[str, Any] | None:
         place = next((p for p in self.state.places.values() if p.url_name == user.home_place), None)
         if place is None:
@@ -155,7 +171,7 @@ class Shapes:
             "updated_at": self.ts(issue.updated_at),
             "acknowledged_at": self.ts(issue.acknowledged_at),
             "closed_at": self.ts(issue.closed_at),
-            "reporter": self.user_brief(self.state.users[issue.reporter_id]),
+            "reporter": self.reporter(issue),
             "shortened_url": f"{self.origin}/i/{issue.id}" if not self.real else None,
             "url": url,
             "html_url": f"{self.origin}/issues/{issue.id}-{slugify(issue.summary)}",
