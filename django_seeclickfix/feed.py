@@ -187,7 +187,11 @@ def sync_area(area: Area, *, client: SeeClickFixClient) -> AreaResult:
     pages = changes = stored = 0
     not_modified = False
     walk = client.issue_pages(
-        updated_after=previous, per_page=MAX_PER_PAGE, status=ALL_STATUSES, **area.filters
+        updated_after=previous,
+        per_page=MAX_PER_PAGE,
+        conditional=True,
+        status=ALL_STATUSES,
+        **area.filters,
     )
     for page in walk:
         if page.not_modified:

@@ -42,11 +42,13 @@ def _clip(value: str | None, length: int) -> str:
 
 def _issue_row(account: SeeClickFixAccount, issue: Issue, now: datetime) -> SeeClickFixIssue:
     reporter = parsing.bigint(issue.reporter.id) if issue.reporter is not None else None
+    # SeeClickFix lists a user's own anonymous report with the placeholder reporter
+    # {"id": 0, "name": "An anonymous SeeClickFix user"}: the row is still the account's own.
     return SeeClickFixIssue(
         environment=account.environment,
         scf_id=issue.id,
         account=account,
-        reporter_scf_id=reporter if reporter is not None else account.user_scf_id,
+        reporter_scf_id=reporter if reporter else account.user_scf_id,
         status=_clip(issue.status, 40),
         summary=_clip(issue.summary, 500),
         description=issue.description or "",

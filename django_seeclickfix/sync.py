@@ -148,15 +148,18 @@ def sync_now(
         client = client_for_account(account)
     started = timezone.now()
     before = client.requests_made
-    previous_cursor = None if full else account.sync_cursor
+    known_cursor = account.sync_cursor
+    previous_cursor = None if full else known_cursor
 
     profile_refreshed = full or profile_is_stale(account, started)
     if profile_refreshed:
         _refresh_profile(account, client, started)
 
     pages = issues = 0
-    unchanged = not full
-    for page in client.my_issue_pages(updated_after=previous_cursor):
+    # A full walk compares against what is stored too: re-reading unchanged rows is no change.
+    unchanged = True
+    # A full walk must read every row to say which are gone: a 304 would count them all unseen.
+    for page in client.my_issue_pages(updated_after=previous_cursor, conditional=not full):
         if page.not_modified:
             continue
         pages += 1
@@ -164,7 +167,7 @@ def sync_now(
             continue
         now = timezone.now()
         with transaction.atomic():
-            if unchanged and _brings_changes(account, page.items, previous_cursor):
+            if unchanged and _brings_changes(account, page.items, known_cursor):
                 unchanged = False
             issues += upsert_issues(account, page.items, now)
             cursor = page.cursor  # past the last second when the walk is complete

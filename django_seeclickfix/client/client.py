@@ -298,12 +298,16 @@ class SeeClickFixClient:
         updated_after: datetime | None,
         incremental: bool,
         per_page: int | None,
+        conditional: bool,
     ) -> Iterator[Page[Issue]]:
         params = {k: _filter_value(v) for k, v in filters.items() if v is not None}
         details = str(params.get("details", "")).lower() == "true"
         params["per_page"] = self._page_size(per_page, details)
-        remember: list[tuple[str, str]] = []
+        # ETags are kept per identity, not per caller: only a caller that keeps the data (the
+        # sync, the feed) may take a 304 for "nothing new"; anyone else would get an empty list.
+        remember: list[tuple[str, str]] | None = [] if conditional else None
         fetch = self._fetcher(path, remember)
+        on_complete = self._remember(remember) if remember is not None else None
         if incremental:
             params.update(sort="updated_at", sort_direction="ASC")
             params.setdefault("status", ALL_STATUSES)
@@ -317,7 +321,7 @@ class SeeClickFixClient:
                 updated_at=_issue_updated_at,
                 identity=_issue_id,
                 where=f"GET {path}",
-                on_complete=self._remember(remember),
+                on_complete=on_complete,
             )
         return walk_pages(
             fetch,
@@ -325,7 +329,7 @@ class SeeClickFixClient:
             items_key="issues",
             parse=_issue_or_none,
             where=f"GET {path}",
-            on_complete=self._remember(remember),
+            on_complete=on_complete,
         )
 
     # profile -----------------------------------------------------------------------------------
@@ -348,13 +352,21 @@ class SeeClickFixClient:
     # issues ------------------------------------------------------------------------------------
 
     def my_issue_pages(
-        self, updated_after: datetime | None = None, *, per_page: int | None = None
+        self,
+        updated_after: datetime | None = None,
+        *,
+        per_page: int | None = None,
+        conditional: bool = False,
     ) -> Iterator[Page[Issue]]:
         """Pages of the issues the signed-in user reported, oldest change first.
 
         All four statuses; ``updated_after`` (aware datetime) is sent as ``updated_at_after`` in
-        UTC with ``Z`` and is inclusive, so the boundary issue comes once more. The first request
-        is conditional: an unchanged listing yields one ``not_modified`` page and stops.
+        UTC with ``Z`` and is inclusive, so the boundary issue comes once more.
+
+        ``conditional=True`` is for callers that keep what they read (the sync): the first
+        request then carries the ETag of the last complete walk of this identity, and an
+        unchanged listing yields one ``not_modified`` page with no items. Without it every call
+        returns the data.
         """
         return self._issue_pages(
             "/profile/issues",
@@ -362,6 +374,7 @@ class SeeClickFixClient:
             updated_after=updated_after,
             incremental=True,
             per_page=per_page,
+            conditional=conditional,
         )
 
     def iter_my_issues(self, updated_after: datetime | None = None) -> Iterator[Issue]:
@@ -374,12 +387,14 @@ class SeeClickFixClient:
         *,
         updated_after: datetime | None = None,
         per_page: int | None = None,
+        conditional: bool = False,
         **filters: Any,
     ) -> Iterator[Page[Issue]]:
         """Pages of ``GET /issues`` with the reference's filters (``status``, ``place_url``,
         ``min_lat``…; lists are comma-joined, datetimes sent in UTC with ``Z``).
 
-        With ``updated_after`` the listing is incremental like :meth:`my_issue_pages`.
+        With ``updated_after`` the listing is incremental like :meth:`my_issue_pages`;
+        ``conditional`` as there (the feed uses it).
         """
         return self._issue_pages(
             "/issues",
@@ -387,6 +402,7 @@ class SeeClickFixClient:
             updated_after=updated_after,
             incremental=updated_after is not None,
             per_page=per_page,
+            conditional=conditional,
         )
 
     def iter_issues(
@@ -401,9 +417,11 @@ class SeeClickFixClient:
         *,
         updated_after: datetime | None = None,
         per_page: int | None = None,
+        conditional: bool = False,
         **filters: Any,
     ) -> Iterator[Page[Issue]]:
-        """Pages of ``/organizations/<id>/issues`` (members only; includes private issues)."""
+        """Pages of ``/organizations/<id>/issues`` (members only; includes private issues);
+        ``conditional`` as in :meth:`my_issue_pages`."""
         org = organization_id if organization_id is not None else self.organization_id
         if org is None:
             raise ValueError(
@@ -416,6 +434,7 @@ class SeeClickFixClient:
             updated_after=updated_after,
             incremental=updated_after is not None,
             per_page=per_page,
+            conditional=conditional,
         )
 
     def iter_organization_issues(

@@ -10,6 +10,7 @@ one odd field must not make a whole page of issues unreadable.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -55,6 +56,23 @@ def bigint(value: Any) -> int | None:
     else ``None``: one beyond it could never be stored."""
     number = integer(value)
     return number if number is not None and -(2**63) <= number < 2**63 else None
+
+
+_COMMENT_FLAG_URL = re.compile(r"/comments/(\d+)/flag/?(?:[?#].*)?$")
+
+
+def comment_id_from_flag_url(value: Any) -> int | None:
+    """The comment id in a ``flag_url`` such as ``…/api/v2/comments/123/flag``.
+
+    Real comments carry no ``id`` key; their flag link is the only place the id appears. A
+    link of any other form (the documented sample's ``…/issues/<id>/comments/flag``) gives
+    ``None``.
+    """
+    link = text(value)
+    if link is None:
+        return None
+    match = _COMMENT_FLAG_URL.search(link)
+    return bigint(match.group(1)) if match else None
 
 
 def number_or_none(value: Any) -> float | None:

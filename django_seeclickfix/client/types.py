@@ -106,7 +106,8 @@ class Email:
 
 @dataclass(frozen=True, slots=True)
 class Comment:
-    """A comment. ``id`` may be missing (the list endpoint does not always send one);
+    """A comment. ``id`` is the ``id`` key when sent, else the one in ``flag_url``
+    (``…/comments/<id>/flag``, the real service's only carrier of it), else ``None``;
     ``issue_status`` is the issue's status after the comment (close/open/acknowledge)."""
 
     id: int | None
@@ -123,7 +124,7 @@ class Comment:
         data = p.mapping(data)
         issue = p.mapping(data.get("issue"))
         return cls(
-            id=p.integer(data.get("id")),
+            id=p.integer(data.get("id")) or p.comment_id_from_flag_url(data.get("flag_url")),
             text=p.text(data.get("comment")) or p.text(data.get("body")),
             commenter=User.maybe(data.get("commenter")),
             created_at=p.timestamp(data.get("created_at")),
@@ -138,7 +139,8 @@ class Comment:
 class Issue:
     """An issue. ``status`` is lower case (``open``, ``acknowledged``, ``closed``, ``archived``);
     times are timezone-aware UTC. ``comments`` and ``questions`` are ``None`` unless the issue
-    was fetched with ``details=True``."""
+    was fetched with ``details=True``; so are ``comment_count``, ``vote_count`` and ``assignee``
+    on the real service (its plain single issue and its list items lack them)."""
 
     id: int
     status: str | None

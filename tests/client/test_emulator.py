@@ -73,9 +73,9 @@ def test_my_issues_incremental_and_conditional(scf_emulator, rita):
 
     # First sync from the cursor: one page holding only the boundary issues; then a 304.
     before = len(scf_emulator.requests("/api/v2/profile/issues"))
-    boundary = list(rita.my_issue_pages(cursor))
+    boundary = list(rita.my_issue_pages(cursor, conditional=True))
     assert all(i.updated_at == cursor for p in boundary for i in p.items)
-    unchanged = list(rita.my_issue_pages(cursor))
+    unchanged = list(rita.my_issue_pages(cursor, conditional=True))
     assert [p.not_modified for p in unchanged] == [True]
     logged = scf_emulator.requests("/api/v2/profile/issues")[before:]
     assert [r.status for r in logged] == [200, 304]
@@ -83,9 +83,32 @@ def test_my_issues_incremental_and_conditional(scf_emulator, rita):
     # An issue changes on SeeClickFix: the next sync from the same cursor sees it.
     scf_emulator.advance(60)
     scf_emulator.update_issue(issues[0].id, status="Closed")
-    changed = [i for p in rita.my_issue_pages(cursor) for i in p.items]
+    changed = [i for p in rita.my_issue_pages(cursor, conditional=True) for i in p.items]
     assert issues[0].id in [i.id for i in changed]
     assert next(i for i in changed if i.id == issues[0].id).status == "closed"
+
+
+def test_an_ad_hoc_listing_answers_on_every_call(scf_emulator, rita):
+    for _reload in range(3):
+        assert len(list(rita.iter_my_issues())) == 30
+    assert {r.status for r in scf_emulator.requests("/api/v2/profile/issues")} == {200}
+
+
+@pytest.mark.parametrize("sample_shapes", [False, True])
+def test_the_parser_reads_real_and_sample_shapes(scf_emulator, rita, sample_shapes):
+    scf_emulator.set_quirks(sample_shapes=sample_shapes)
+    issue = next(i for i in scf_emulator.state.issues.values() if len(i.comments) > 1)
+    comments = rita.list_comments(issue.id)
+    real_ids = [c.id for c in issue.comments if not c.pending]
+    assert [c.id for c in comments] == (real_ids if not sample_shapes else [None] * len(real_ids))
+    assert all(c.text and c.created_at for c in comments)
+    fetched = rita.get_issue(issue.id)
+    assert fetched.reporter is not None
+    assert fetched.reporter.id == issue.reporter_id
+    assert fetched.status == issue.status.lower()
+    detailed = rita.get_issue(issue.id, details=True)
+    assert detailed.comment_count == len(real_ids)
+    assert [c.id for c in detailed.comments or ()] == [c.id for c in comments]
 
 
 def test_many_pages_with_string_null_quirk(scf_emulator, rita):

@@ -226,18 +226,45 @@ def test_unchanged_listing_costs_one_request_and_says_not_modified(rsps):
         return 200, {"ETag": '"v1"'}, json.dumps(issues_page([issue_json(1)]))
 
     rsps.add_callback("GET", f"{API}/profile/issues", callback=reply)
-    first = list(scf.my_issue_pages(since))
+    first = list(scf.my_issue_pages(since, conditional=True))
     assert [p.not_modified for p in first] == [False]
-    second = list(scf.my_issue_pages(since))
+    second = list(scf.my_issue_pages(since, conditional=True))
     assert len(second) == 1
     assert second[0].not_modified is True
     assert second[0].items == ()
     assert seen_headers == [None, '"v1"']
     # Another user (another token) never gets this user's ETag.
     other = SeeClickFixClient(BASE, BearerAuth("tok-b"), budget=Unlimited(), etag_store=store)
-    list(other.my_issue_pages(since))
+    list(other.my_issue_pages(since, conditional=True))
     assert seen_headers[-1] is None
     assert not any("tok-a" in key for key in store._data)
+
+
+def test_ad_hoc_listings_answer_with_data_after_a_conditional_walk(rsps):
+    # The README's "Acting as a user": a view lists the user's issues on every reload, while
+    # the background sync (conditional) has walked the same listing with the same identity.
+    store = MemoryEtagStore()
+    sync_client = SeeClickFixClient(BASE, BearerAuth("tok"), budget=Unlimited(), etag_store=store)
+    view_client = SeeClickFixClient(BASE, BearerAuth("tok"), budget=Unlimited(), etag_store=store)
+    seen_headers = []
+
+    def reply(request):
+        seen_headers.append(request.headers.get("If-None-Match"))
+        if request.headers.get("If-None-Match") == '"v1"':
+            return 304, {"ETag": '"v1"'}, ""
+        return 200, {"ETag": '"v1"'}, json.dumps(issues_page([issue_json(1), issue_json(2)]))
+
+    rsps.add_callback("GET", f"{API}/profile/issues", callback=reply)
+    rsps.add_callback("GET", f"{API}/issues", callback=reply)
+    list(sync_client.my_issue_pages(conditional=True))
+    list(sync_client.issue_pages(conditional=True, status=["open"]))
+    for _reload in range(2):
+        assert [issue.id for issue in view_client.iter_my_issues()] == [1, 2]
+        assert [issue.id for issue in view_client.iter_issues(status=["open"])] == [1, 2]
+    assert seen_headers[2:] == [None, None, None, None]
+    # The conditional caller still gets its cheap "nothing new".
+    [page] = sync_client.my_issue_pages(conditional=True)
+    assert page.not_modified
 
 
 def test_etag_is_remembered_only_after_the_walk_was_consumed(rsps):
@@ -252,12 +279,12 @@ def test_etag_is_remembered_only_after_the_walk_was_consumed(rsps):
         (200, issues_page([issue_json(2, "2024-01-01T11:00:00Z")]), {"ETag": '"b"'}),
     ]
     serve(rsps, "/profile/issues", two_pages)
-    pages = scf.my_issue_pages()
+    pages = scf.my_issue_pages(conditional=True)
     next(pages)  # the consumer fails before finishing
     pages.close()
     assert store._data == {}
     serve(rsps, "/profile/issues", two_pages)
-    list(scf.my_issue_pages())
+    list(scf.my_issue_pages(conditional=True))
     assert list(store._data.values()) == ['"a"']  # the first request's, the only conditional one
 
 
@@ -278,9 +305,9 @@ def test_etags_survive_token_refresh_when_the_source_names_itself(rsps):
     store = MemoryEtagStore()
     scf = SeeClickFixClient(BASE, TokenSourceAuth(source), budget=Unlimited(), etag_store=store)
     serve(rsps, "/profile/issues", [(200, issues_page([]), {"ETag": '"x"'}), (304, None, {})])
-    list(scf.my_issue_pages())
+    list(scf.my_issue_pages(conditional=True))
     source.token = "t2"
-    [page] = scf.my_issue_pages()
+    [page] = scf.my_issue_pages(conditional=True)
     assert page.not_modified
 
 
@@ -327,9 +354,9 @@ def test_memory_does_not_grow_with_the_number_of_pages(rsps, same_second):
     assert many / few < 1.5, (few, many)
 
 
-def test_plain_listings_are_conditional_too(rsps, client):
+def test_plain_listings_are_conditional_on_request(rsps, client):
     serve(rsps, "/issues", [(200, issues_page([issue_json(1)]), {"ETag": '"p"'}), (304, None, {})])
-    assert [i.id for i in client.iter_issues(status="open")] == [1]
-    [page] = client.issue_pages(status="open")
+    assert [p.items[0].id for p in client.issue_pages(status="open", conditional=True)] == [1]
+    [page] = client.issue_pages(status="open", conditional=True)
     assert page.not_modified
     assert rsps.calls[1].request.headers["If-None-Match"] == '"p"'

@@ -30,7 +30,8 @@ def test_issue_details_sample_with_offsets_comments_and_relationship():
     assert issue.created_at == datetime(2008, 3, 25, 16, 32, 41, tzinfo=UTC)  # -04:00 offset
     assert issue.comments is not None
     assert len(issue.comments) == 2
-    assert all(c.id is None for c in issue.comments)  # comments without ids
+    # No "id" key: the id is read from flag_url (…/comments/12345/flag in both samples).
+    assert [c.id for c in issue.comments] == [12345, 12345]
     assert issue.questions[0]["question"] == "How deep is the pothole?"
     assert issue.current_user_relationship == {
         "assignee": False,
@@ -105,3 +106,23 @@ def test_email_user_and_request_type():
 def test_repr_does_not_dump_raw():
     issue = Issue.from_json(sample("issue_details"), 1)
     assert "comment_url" not in repr(issue)
+
+
+def test_real_comment_takes_its_id_from_flag_url():
+    real = {
+        "comment": "Fixed this morning.",
+        "created_at": "2026-02-03T10:11:12-05:00",
+        "updated_at": "2026-02-03T10:11:12-05:00",
+        "editable_until": "2026-02-03T10:26:12-05:00",
+        "last_edited_at": None,
+        "show_blocked_comment_text": False,
+        "commenter": {"id": 7, "name": "Public Works"},
+        "media": {"image_full": None, "image_square_100x100": None, "video_url": None},
+        "issue_url": "https://seeclickfix.com/api/v2/issues/5",
+        "flag_url": "https://seeclickfix.com/api/v2/comments/987654/flag",
+    }
+    assert Comment.from_json(real).id == 987654
+    # A link without an id (the emulator's old form) or a malformed one gives no id.
+    assert Comment.from_json({**real, "flag_url": ".../issues/5/comments/flag"}).id is None
+    assert Comment.from_json({**real, "flag_url": None}).id is None
+    assert Comment.from_json({**real, "id": 3}).id == 3

@@ -358,3 +358,30 @@ def test_implicit_deny_error_is_in_the_fragment(scf_emulator):
     )
     assert parse_fragment(location)["error"] == "access_denied"
     assert parse_fragment(location)["state"] == "x"
+
+
+# the real chain's extras -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scf_login", ["choose", "register"])
+def test_scf_login_is_accepted_through_the_whole_chain(scf_emulator, http, scf_login):
+    back = scf_emulator.complete_authorization(
+        authorize_url(scf_emulator, state="s", scf_login=scf_login), "resident", session=http
+    )
+    assert back.startswith(CALLBACK + "?")
+    assert query_of(back)["code"]
+
+
+def test_an_unknown_scf_login_is_refused(scf_emulator, http):
+    response = http.get(authorize_url(scf_emulator, scf_login="bogus"), allow_redirects=False)
+    assert response.status_code == 400
+
+
+def test_the_implicit_app_accepts_the_library_relay_uri(scf_emulator, http):
+    relay = CALLBACK.replace("/login/callback/", "/login/relay/")
+    url = authorize_url(
+        scf_emulator, client_id=IMPLICIT_APP_ID, redirect_uri=relay, response_type="token"
+    )
+    back = scf_emulator.complete_authorization(url, "resident", session=http)
+    assert back.startswith(relay + "#")
+    assert parse_fragment(back)["access_token"]

@@ -1,4 +1,5 @@
-"""Every documented sample's keys and value types match what the emulator returns."""
+"""With the ``sample_shapes`` switch, every documented sample's keys and value types match what
+the emulator returns (the real service's shapes, its default, are in test_real_shapes.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ from .conftest import bearer
 # Copies of the documentation's sample bodies (reference/samples), mistakes included.
 SAMPLES = Path(__file__).with_name("samples")
 EASTERN = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d-0[45]:00$")
+
+
+@pytest.fixture(autouse=True)
+def sample_shapes(scf_emulator):
+    scf_emulator.set_quirks(sample_shapes=True)
 
 
 def sample(name: str) -> dict[str, Any]:
@@ -114,6 +120,7 @@ def test_comments_list(scf_emulator, http):
     body = http.get(f"{scf_emulator.api_url}/issues/{issue_id}/comments").json()
     assert_same_shape(sample("comments_list.json"), body)
     assert all("id" not in comment for comment in body["comments"])  # as documented
+    assert all(c["flag_url"].endswith("/comments/flag") for c in body["comments"])
     times = [c["created_at"] for c in body["comments"]]
     assert times == sorted(times)
 
@@ -142,6 +149,7 @@ def test_quirks_switch_to_the_documented_variants(scf_emulator, http):
         rating_as_string=True,
         utc_timestamps=True,
         doubled_api_prefix=True,
+        sample_shapes=True,
     )
     body = http.get(f"{scf_emulator.api_url}/issues", params={"per_page": 5}).json()
     pagination = body["metadata"]["pagination"]

@@ -121,6 +121,18 @@ def test_full_sync_reports_issues_gone_from_seeclickfix(make_account, fake_scf):
     assert "1 stored issue(s) are no longer listed by SeeClickFix" in out
 
 
+def test_full_sync_of_an_unchanged_account_reports_nothing_gone(make_account, fake_scf):
+    account = make_account(user_scf_id=fake_scf.user_id)
+    fake_scf.add_many(4)
+    run("--account", str(account.pk))
+    run("--account", str(account.pk))  # the listing's ETag is now stored
+
+    out, _ = run("--account", str(account.pk), "--full")
+
+    assert "synced: 0, unchanged: 1" in out
+    assert "no longer listed" not in out
+
+
 def test_nothing_to_sync(db):
     out, _ = run("--all")
     assert out.strip() == "No account to sync."

@@ -235,6 +235,39 @@ def test_issues_gone_from_scf_are_kept_and_counted_by_a_full_sync(account, fake_
     assert fake_scf.mock.calls[-1].request.url.count("updated_at_after") == 0
 
 
+def test_a_full_sync_of_an_unchanged_account_reads_everything_and_reports_nothing_gone(
+    account, fake_scf
+):
+    fake_scf.add_many(5)
+    sync.sync_now(account)
+    assert sync.sync_now(account).unchanged  # the incremental walk's 304 or short page
+
+    full = sync.sync_now(account, full=True)
+
+    assert full.missing == 0
+    assert full.issues == 5
+    assert full.unchanged  # everything read again, nothing new
+    assert full.outcome == "unchanged"
+    assert "If-None-Match" not in fake_scf.mock.calls[-1].request.headers
+
+
+def test_a_full_sync_that_brings_a_change_is_synced(account, fake_scf):
+    fake_scf.add_many(3)
+    sync.sync_now(account)
+    fake_scf.add(9, T0 + timedelta(hours=1))
+
+    full = sync.sync_now(account, full=True)
+
+    assert (full.outcome, full.missing, full.issues) == ("synced", 0, 4)
+
+
+def test_an_anonymous_own_report_is_stored_with_the_account_user_as_reporter(account, fake_scf):
+    # The real service lists a user's own anonymous report with the placeholder reporter 0.
+    fake_scf.add(1, T0).reporter_id = 0
+    sync.sync_now(account)
+    assert SeeClickFixIssue.objects.get(scf_id=1).reporter_scf_id == account.user_scf_id
+
+
 def test_account_synced_is_sent_with_the_summary(
     account, fake_scf, django_capture_on_commit_callbacks
 ):

@@ -114,3 +114,16 @@ def test_a_revoked_link_is_marked_and_stops(linked):
     assert account.status == AccountStatus.REAUTH_REQUIRED
     assert SeeClickFixIssue.objects.count() == 0
     assert sync.run_sync(account.pk)["outcome"] == "skipped"
+
+
+def test_full_sync_of_an_unchanged_account_and_an_anonymous_own_report(linked):
+    emulator, scf_user, account = linked
+    quiet = emulator.add_issue(scf_user, summary="Reported anonymously", anonymous=True)
+    sync.sync_now(account)
+    assert sync.sync_now(account).unchanged
+
+    full = sync.sync_now(account, full=True)
+
+    assert (full.outcome, full.missing, full.issues) == ("unchanged", 0, 231)
+    assert SeeClickFixIssue.objects.get(scf_id=quiet.id).reporter_scf_id == scf_user.id
+    assert SeeClickFixIssue.objects.filter(reporter_scf_id=0).count() == 0

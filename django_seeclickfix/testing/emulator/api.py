@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from .http import Response, json_response
-from .models import User, Vote
+from .models import Issue, User, Vote
 from .state import SORTS, IssueQuery, NotFoundError, normalize_status
 from .timefmt import parse_filter_time
 
@@ -20,6 +20,7 @@ MAX_PER_PAGE = 100
 MAX_PER_PAGE_DETAILS = 20
 DEFAULT_ZOOM = 12
 DEFAULT_STATUSES = frozenset({"Open", "Acknowledged", "Closed"})
+NOTICES_PER_USER = 3  # every signed-in user has a few notices from their city
 NOTHING = (1.0, 1.0, 0.0, 0.0)  # a bounding box no point is inside
 
 
@@ -155,7 +156,7 @@ def paginated(
     start = (page - 1) * per_page
     chosen = items[start : start + per_page]
     body = {
-        "errors": None,
+        "errors": ctx.shapes.list_errors(),
         "metadata": {
             "pagination": ctx.shapes.pagination(endpoint, params, page, per_page, len(items))
         },
@@ -184,12 +185,45 @@ class ApiV2:
             return unauthorized()
         return self._issue_list(ctx, "profile/issues", reporter=ctx.user)
 
+    def notices(self, ctx: Context) -> Response:
+        if ctx.user is None:
+            return unauthorized()
+        user = ctx.user
+        numbers = list(range(1, NOTICES_PER_USER + 1))
+        return paginated(
+            ctx, "profile/notices", "notices", numbers, lambda n: ctx.shapes.notice(n, user)
+        )
+
     # issues ------------------------------------------------------------------------------------
 
     def issues(self, ctx: Context) -> Response:
         return self._issue_list(ctx, "issues", reporter=None)
 
-    def _issue_list(self, ctx: Context, endpoint: str, reporter: User | None) -> Response:
+    def organization_issues(self, ctx: Context, organization_id: str) -> Response:
+        """An organisation's issues (members only). Organisations are the seeded places: an
+        issue belongs to the one whose area holds it."""
+        wanted = _int(organization_id, -1)
+        place = next((p for p in ctx.state.places.values() if p.id == wanted), None)
+        if place is None:
+            return not_found()
+        if ctx.user is None:
+            return unauthorized()
+        if not ctx.user.can_acknowledge:
+            return forbidden("You are not a member of this organization.")
+        return self._issue_list(
+            ctx,
+            f"organizations/{place.id}/issues",
+            reporter=None,
+            keep=lambda issue: place.contains(issue.lat, issue.lng),
+        )
+
+    def _issue_list(
+        self,
+        ctx: Context,
+        endpoint: str,
+        reporter: User | None,
+        keep: Callable[[Issue], bool] | None = None,
+    ) -> Response:
         params = ctx.request.query
         try:
             query = parse_issue_query(ctx, params)
@@ -197,13 +231,18 @@ class ApiV2:
             return validation_error(ctx, err.errors)
         query.reporter_id = reporter.id if reporter else None
         details = params.get("details") == "true"
+        fields = params.get("fields[issue]")
         issues = ctx.state.query_issues(query)
+        if keep is not None:
+            issues = [issue for issue in issues if keep(issue)]
         return paginated(
             ctx,
             endpoint,
             "issues",
             issues,
-            lambda issue: ctx.shapes.issue_in_list(issue, ctx.user, details),
+            lambda issue: ctx.shapes.sparse(
+                ctx.shapes.issue_in_list(issue, ctx.user, details), fields
+            ),
             details=details,
         )
 
@@ -212,8 +251,10 @@ class ApiV2:
             issue = ctx.state.issue(int(issue_id))
         except NotFoundError:
             return not_found()
-        details = ctx.request.query.get("details") == "true"
-        return json_response(ctx.shapes.issue(issue, ctx.user, details))
+        query = ctx.request.query
+        details = query.get("details") == "true"
+        body = ctx.shapes.issue(issue, ctx.user, details)
+        return json_response(ctx.shapes.sparse(body, query.get("fields[issue]")))
 
     def new_issue_options(self, ctx: Context) -> Response:
         errors: dict[str, list[str]] = {}
@@ -224,10 +265,9 @@ class ApiV2:
                 if not params.get(name):
                     errors.setdefault(name, []).append("can't be blank")
             return validation_error(ctx, errors)
-        offered = self._request_types_at(ctx, lat, lng)
-        return json_response(
-            {"errors": None, "request_types": [ctx.shapes.request_type_brief(r) for r in offered]}
-        )
+        offered = [ctx.shapes.request_type_brief(r) for r in self._request_types_at(ctx, lat, lng)]
+        offered.append(ctx.shapes.other_request_type_brief())
+        return json_response({"errors": ctx.shapes.list_errors(), "request_types": offered})
 
     @staticmethod
     def _request_types_at(ctx: Context, lat: float, lng: float) -> list[Any]:
@@ -238,6 +278,8 @@ class ApiV2:
         ]
 
     def request_type(self, ctx: Context, type_id: str) -> Response:
+        if type_id == "other":
+            return json_response(ctx.shapes.other_request_type())
         found = ctx.state.request_types.get(_int(type_id, -1))
         if found is None:
             return not_found()

@@ -24,6 +24,11 @@ class Quirks:
     utc_timestamps: bool = False
     # the documentation's doubled /api/api/v2 in next_page_url / previous_page_url.
     doubled_api_prefix: bool = False
+    # The documented samples' keys instead of the real service's: list "errors": null,
+    # "comments_url", a shortened_url string, no request_type / transitions /
+    # private_visibility / reopened_at, no reporter.html_url, comments with issue{rating,status}
+    # and comment_count / vote_count / assignee / integrations on a plain single issue.
+    sample_shapes: bool = False
 
 
 @dataclass

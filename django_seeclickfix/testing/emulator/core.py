@@ -199,10 +199,12 @@ class Emulator:
                 name="Emulator code-flow app",
                 **defaults,  # type: ignore[arg-type]
             )
+            # The library's implicit flow lands on its relay page, next to the callback.
+            relays = [u.replace("/login/callback/", "/login/relay/") for u in config.redirect_uris]
             self.oauth.register_app(
                 IMPLICIT_APP_ID,
                 None,
-                config.redirect_uris,
+                tuple(dict.fromkeys([*config.redirect_uris, *relays])),
                 name="Emulator implicit-flow app",
                 **defaults,  # type: ignore[arg-type]
             )
@@ -297,7 +299,8 @@ class Emulator:
 
     def add_issue(self, reporter: UserRef, **fields: Any) -> Issue:
         """A new issue by ``reporter``. Fields: summary, description, status, lat, lng, address,
-        created_at, updated_at, assignee, rating, request_type_id, answers, has_media, id."""
+        created_at, updated_at, assignee, rating, request_type_id, answers, has_media, id,
+        anonymous (listed with the placeholder reporter ``{"id": 0, …}``)."""
         return self.state.add_issue(self.user(reporter), **fields)
 
     def generate_issues(
@@ -426,7 +429,7 @@ class Emulator:
 
     def set_quirks(self, **quirks: bool) -> None:
         """Switch quirks: string_null_pagination, rating_as_string, utc_timestamps,
-        doubled_api_prefix."""
+        doubled_api_prefix, sample_shapes (the documented samples' keys)."""
         self.configure(quirks=quirks)
 
     @property

@@ -6,6 +6,7 @@ are built in ``shapes.py``. ``repr`` of anything holding a secret hides it.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -39,6 +40,9 @@ class User:
     other_emails: list[tuple[str, bool]] = field(default_factory=list)
 
 
+_comment_ids = itertools.count(1001)
+
+
 @dataclass(slots=True)
 class Comment:
     commenter_id: int
@@ -46,6 +50,8 @@ class Comment:
     created_at: datetime
     updated_at: datetime
     pending: bool = False  # held for moderation: stored but not shown
+    # Never sent as "id": the real service shows it only inside flag_url.
+    id: int = field(default_factory=lambda: next(_comment_ids))
 
 
 @dataclass(slots=True)
@@ -78,6 +84,9 @@ class Issue:
     integration: dict[str, object] | None = None
     has_media: bool = False
     pending: bool = False  # reported while moderation was on
+    # Reported anonymously: the real service then lists the placeholder reporter id 0, even in
+    # the reporter's own /profile/issues.
+    anonymous: bool = False
 
 
 @dataclass(slots=True)
@@ -104,9 +113,12 @@ class Place:
 class Question:
     primary_key: str
     question: str
-    answer_kind: str  # "text", "select", "number"
+    # SeeClickFix's question_type: text, textarea, select, multivaluelist, datetime, number,
+    # file or note.
+    answer_kind: str
     required: bool = False
     choices: tuple[str, ...] = ()
+    private: bool = False  # answer_kept_private
 
 
 @dataclass(slots=True)

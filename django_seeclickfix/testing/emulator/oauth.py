@@ -36,6 +36,7 @@ SESSION_COOKIE = "_scf_emulator_session"
 PERSONAL_TOKEN_LIMIT = 20
 PERSONAL_TOKEN_MAX_LIFETIME = 365 * 86400
 
+SCF_LOGIN_CHOICES = ("choose", "register")
 MESSAGES = {
     "invalid_request": "The request is missing a required parameter, includes an unsupported "
     "parameter value, or is otherwise malformed.",
@@ -344,6 +345,10 @@ class OAuthServer:
         response_type = params.get("response_type", "")
         fragment = response_type == "token"
         state = params.get("state")
+        # SeeClickFix's apps pass scf_login=choose (sign in) or register (create an account);
+        # what it does with another value is unknown, so the emulator refuses it.
+        if params.get("scf_login", "choose") not in SCF_LOGIN_CHOICES:
+            return None, self._error_page("invalid_request")
         if response_type not in ("code", "token"):
             return None, self._redirect_error(
                 redirect_uri, "unsupported_response_type", state, False
