@@ -381,6 +381,13 @@ class AccountTokenSource:
     def get_token(self) -> str:
         return get_access_token(self.account)
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The link's tokens: an error body that echoes one must not carry it further."""
+        account = self.account
+        held = (account.access_token, account.refresh_token, account.previous_refresh_token)
+        return tuple(t for t in held if t)
+
     def token_accepted(self, token: str) -> None:
         forget_replaced(self.account, token)
 

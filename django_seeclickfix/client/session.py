@@ -60,6 +60,21 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
     return text
 
 
+def redact_value(value: Any, secrets: Iterable[str | None]) -> Any:
+    """A parsed JSON body with every secret blanked out of its strings (keys too): some servers
+    echo the bearer token in an error body, and error bodies end up on rows, pages and logs."""
+    known = tuple(secrets)
+    if not any(s and len(s) >= 4 for s in known):
+        return value
+    if isinstance(value, str):
+        return redact(value, known)
+    if isinstance(value, list):
+        return [redact_value(item, known) for item in value]
+    if isinstance(value, Mapping):
+        return {redact_value(k, known): redact_value(v, known) for k, v in value.items()}
+    return value
+
+
 def parse_retry_after(value: str | None, default: float, now: datetime | None = None) -> float:
     """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date.
 
@@ -93,6 +108,8 @@ class HttpResponse:
     content: bytes = field(repr=False)
     elapsed: float
     response: requests.Response | None = field(default=None, repr=False, compare=False)
+    # What the request knew must not be echoed back (tokens, client secret, code).
+    secrets: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def path(self) -> str:
@@ -107,6 +124,11 @@ class HttpResponse:
             return loads(self.content)
         except (ValueError, UnicodeDecodeError, RecursionError):
             return None
+
+    def error_body(self) -> Any:
+        """``json_or_none()`` with every secret the request knew blanked out: the only form of
+        a body that may go into an error, a row, a page or a log."""
+        return redact_value(self.json_or_none(), self.secrets)
 
     def json(self) -> Any:
         """The parsed body; a non-JSON or truncated body is a ``TransientError``."""
@@ -351,6 +373,7 @@ class ApiSession:
             content=content,
             elapsed=elapsed,
             response=response,
+            secrets=tuple(s for s in secrets if s),
         )
         logger.debug(
             "SeeClickFix %s %s -> %s (%d bytes, %.0f ms)",
