@@ -63,6 +63,7 @@ STATE_FIELDS = (
     "previous_refresh_token",
     "token_type",
     "expires_at",
+    "token_issued_at",
     "scope",
     "status_changed_at",
     "environment",
@@ -77,8 +78,17 @@ def refresh_due(account: SeeClickFixAccount, now: datetime | None = None) -> boo
     """The token expires within TOKEN_REFRESH_MARGIN seconds (never for non-expiring ones)."""
     if account.expires_at is None:
         return False
+    return account.expires_at - refresh_margin(account) <= (now or _now())
+
+
+def refresh_margin(account: SeeClickFixAccount) -> timedelta:
+    """TOKEN_REFRESH_MARGIN, but at most half the lifetime SeeClickFix gave the token: a margin
+    as long as the lifetime would make every request refresh a token it was just given."""
     margin = timedelta(seconds=app_settings.TOKEN_REFRESH_MARGIN)
-    return account.expires_at - margin <= (now or _now())
+    if account.expires_at is None or account.token_issued_at is None:
+        return margin
+    lifetime = account.expires_at - account.token_issued_at
+    return min(margin, max(lifetime, timedelta(0)) / 2)
 
 
 def is_expired(account: SeeClickFixAccount, now: datetime | None = None) -> bool:
@@ -136,6 +146,7 @@ def write_tokens(
         "previous_refresh_token": previous_refresh_token,
         "token_type": token.token_type or "Bearer",
         "expires_at": token.expires_at(now),
+        "token_issued_at": now,
         "token_version": F("token_version") + 1,
         "updated_at": now,
     }
@@ -431,5 +442,6 @@ __all__ = [
     "keep_links_alive",
     "mark_reauth_required",
     "refresh_due",
+    "refresh_margin",
     "write_tokens",
 ]
