@@ -575,11 +575,34 @@ def test_implicit_flow_refuses_a_token_issued_to_another_app(client, ada, mocked
     assert_nothing_linked()
 
 
-def test_implicit_flow_without_token_info_endpoint_still_works(client, ada, mocked):
+@pytest.mark.parametrize(
+    "info",
+    [
+        {"status": 404},
+        {"json": {"resource_owner_id": 1001}},  # no application
+        {"json": {"resource_owner_id": 1001, "application": {}}},
+    ],
+    ids=["404", "no-application", "no-uid"],
+)
+def test_implicit_flow_refuses_a_token_whose_app_is_unknown(client, ada, mocked, info):
+    """Fails closed by default (issue 16, #8): a token that cannot be proven ours is refused."""
     client.force_login(ada)
     mocked.add(responses.GET, PROFILE_URL, json=profile_body())
-    mocked.add(responses.GET, INFO_URL, status=404)
+    mocked.add(responses.GET, INFO_URL, **info)
     with provider_apps(secret=""):
+        _, params = start(client)
+        response = relay_post(client, state=params["state"], access_token="implicit-at")
+    assert response.status_code == 400
+    assert not calls_to(mocked, PROFILE_URL)
+    assert_nothing_linked()
+
+
+@pytest.mark.parametrize("info", [{"status": 404}, {"json": {"resource_owner_id": 1001}}])
+def test_implicit_flow_without_token_info_works_when_the_site_accepts_it(client, ada, mocked, info):
+    client.force_login(ada)
+    mocked.add(responses.GET, PROFILE_URL, json=profile_body())
+    mocked.add(responses.GET, INFO_URL, **info)
+    with provider_apps(secret=""), scf_settings(IMPLICIT_AUDIENCE_CHECK="when_available"):
         _, params = start(client)
         response = relay_post(client, state=params["state"], access_token="implicit-at")
     assert response.status_code == 302
