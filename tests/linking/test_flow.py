@@ -742,3 +742,16 @@ def test_implicit_absurd_expiry_links_nothing(client, ada, mocked):
         )
     assert response.status_code == 400
     assert_nothing_linked()
+
+
+def test_the_scope_setting_is_sent_only_when_set(client, ada):
+    """Servers without default scopes need one (issue 16, #7): allauth's SCOPE convention."""
+    client.force_login(ada)
+    _, params = start(client)
+    assert "scope" not in params
+    app = {"client_id": CLIENT_ID, "secret": "s"}
+    with override_settings(
+        SOCIALACCOUNT_PROVIDERS={"seeclickfix": {"APPS": [app], "SCOPE": ["public", "write"]}}
+    ):
+        _, params = start(client)
+    assert params["scope"] == "public write"
