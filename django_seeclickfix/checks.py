@@ -231,3 +231,42 @@ def check_feed_interval(
             id=_id("W", 4),
         )
     ]
+
+
+# The lifetime of SeeClickFix's access tokens (Doorkeeper's default, seen in live captures).
+SEECLICKFIX_TOKEN_LIFETIME = 7200
+
+
+@register()
+def check_refresh_margin(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """E016: TOKEN_REFRESH_MARGIN not shorter than REFRESH_TOKEN_MAX_AGE (every run would
+    refresh every link); W016: not shorter than SeeClickFix's token lifetime (clamped to half
+    each token's lifetime, so the setting has no effect)."""
+    try:
+        margin, max_age = app_settings.TOKEN_REFRESH_MARGIN, app_settings.REFRESH_TOKEN_MAX_AGE
+    except ImproperlyConfigured:
+        return []  # reported by E001
+    if max_age and margin >= max_age:
+        return [
+            Error(
+                f'SEECLICKFIX["TOKEN_REFRESH_MARGIN"] ({margin} s) is not shorter than '
+                f"REFRESH_TOKEN_MAX_AGE ({max_age} s): every refresh token would count as about "
+                "to expire the moment it is issued, so every refresh_expiring_tokens run would "
+                "refresh every link.",
+                hint="Keep the margin well below REFRESH_TOKEN_MAX_AGE (the default is 300 s).",
+                id=_id("E", 16),
+            )
+        ]
+    if margin >= SEECLICKFIX_TOKEN_LIFETIME:
+        return [
+            Warning(
+                f'SEECLICKFIX["TOKEN_REFRESH_MARGIN"] ({margin} s) is not shorter than the '
+                f"{SEECLICKFIX_TOKEN_LIFETIME} s SeeClickFix's access tokens live: each token's "
+                "margin is clamped to half its lifetime, so this value never applies.",
+                hint="Use a margin of a few minutes (the default is 300 s).",
+                id=_id("W", 16),
+            )
+        ]
+    return []

@@ -22,6 +22,7 @@ ENVIRONMENT_HOSTS: dict[str, str] = {
 }
 
 FLOWS = ("auto", "code", "implicit")
+AUDIENCE_CHECKS = ("required", "when_available")
 # What the messages about TOKEN_KEYS tell people to run.
 GENERATE_KEY = (
     'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
@@ -268,6 +269,14 @@ SETTINGS: dict[str, Setting] = {
         _choice(FLOWS),
         "OAuth flow: 'code' (authorization code + PKCE), 'implicit' (for apps SeeClickFix "
         "registered without a secret) or 'auto' (implicit only when no secret is configured).",
+    ),
+    "IMPLICIT_AUDIENCE_CHECK": Setting(
+        "required",
+        _choice(AUDIENCE_CHECKS),
+        "Implicit flow: how a token from the redirect is proven to be this app's (Doorkeeper's "
+        "/oauth/token/info). 'required': no answer, a 404 or an answer without the application "
+        "refuses the sign-in; 'when_available': only a token info naming another app refuses "
+        "(for a server without token info, at the price of token substitution).",
     ),
     "PKCE": Setting(True, _boolean, "Send PKCE (S256) with the authorization-code flow."),
     "STATE_MAX_AGE": Setting(

@@ -55,7 +55,7 @@ def _issue_row(account: SeeClickFixAccount, issue: Issue, now: datetime) -> SeeC
         address=_clip(issue.address, 500),
         lat=issue.lat,
         lng=issue.lng,
-        html_url=_clip(issue.html_url, 500),
+        html_url=_clip(parsing.web_url(issue.html_url), 500),
         rating=issue.rating if issue.rating is None or abs(issue.rating) < 2**31 else None,
         scf_created_at=issue.created_at,
         scf_updated_at=issue.updated_at,

@@ -109,6 +109,15 @@ class SeeClickFixAccount(models.Model):
     expires_at = models.DateTimeField(
         _("token expires at"), null=True, blank=True, help_text=_("Empty: the token never expires.")
     )
+    token_issued_at = models.DateTimeField(
+        _("access token issued at"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "When the stored access token arrived: with its expiry, the lifetime SeeClickFix "
+            "gave it (a refresh margin longer than that is clamped to half of it)."
+        ),
+    )
     refresh_token_issued_at = models.DateTimeField(
         _("refresh token issued at"),
         null=True,

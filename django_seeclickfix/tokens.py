@@ -63,6 +63,7 @@ STATE_FIELDS = (
     "previous_refresh_token",
     "token_type",
     "expires_at",
+    "token_issued_at",
     "scope",
     "status_changed_at",
     "environment",
@@ -77,8 +78,17 @@ def refresh_due(account: SeeClickFixAccount, now: datetime | None = None) -> boo
     """The token expires within TOKEN_REFRESH_MARGIN seconds (never for non-expiring ones)."""
     if account.expires_at is None:
         return False
+    return account.expires_at - refresh_margin(account) <= (now or _now())
+
+
+def refresh_margin(account: SeeClickFixAccount) -> timedelta:
+    """TOKEN_REFRESH_MARGIN, but at most half the lifetime SeeClickFix gave the token: a margin
+    as long as the lifetime would make every request refresh a token it was just given."""
     margin = timedelta(seconds=app_settings.TOKEN_REFRESH_MARGIN)
-    return account.expires_at - margin <= (now or _now())
+    if account.expires_at is None or account.token_issued_at is None:
+        return margin
+    lifetime = account.expires_at - account.token_issued_at
+    return min(margin, max(lifetime, timedelta(0)) / 2)
 
 
 def is_expired(account: SeeClickFixAccount, now: datetime | None = None) -> bool:
@@ -136,6 +146,7 @@ def write_tokens(
         "previous_refresh_token": previous_refresh_token,
         "token_type": token.token_type or "Bearer",
         "expires_at": token.expires_at(now),
+        "token_issued_at": now,
         "token_version": F("token_version") + 1,
         "updated_at": now,
     }
@@ -381,6 +392,13 @@ class AccountTokenSource:
     def get_token(self) -> str:
         return get_access_token(self.account)
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The link's tokens: an error body that echoes one must not carry it further."""
+        account = self.account
+        held = (account.access_token, account.refresh_token, account.previous_refresh_token)
+        return tuple(t for t in held if t)
+
     def token_accepted(self, token: str) -> None:
         forget_replaced(self.account, token)
 
@@ -424,5 +442,6 @@ __all__ = [
     "keep_links_alive",
     "mark_reauth_required",
     "refresh_due",
+    "refresh_margin",
     "write_tokens",
 ]

@@ -192,13 +192,13 @@ def fail(
     except ImmediateHttpResponse as redirect:
         answer: HttpResponse = redirect.response
         return answer
-    if code == E_CANCELLED:
-        return HttpResponseRedirect(reverse("socialaccount_login_cancelled"))
+    # A deny is the user's choice, not an error, and allauth's own "Login Cancelled" page speaks
+    # of logging in even during a connect: the library's page says what happened.
     return render(
         request,
         "seeclickfix/login_error.html",
         {"code": code, "message": message, "provider": provider},
-        status=status,
+        status=200 if code == E_CANCELLED else status,
     )
 
 

@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views import View
 
+from ..conf import app_settings
 from ..errorcodes import E_CANCELLED, E_STATE, E_TOKEN
 from ..exceptions import APIError, SeeClickFixError
 from ..oauth_app import oauth_client
@@ -159,18 +160,34 @@ class RelayView(View):
 
 
 def _check_audience(provider: SeeClickFixProvider, access_token: str) -> str | None:
-    """A token from the fragment may have been issued to another app (token substitution).
-    Where SeeClickFix answers token info (Doorkeeper's default), the token must be ours."""
+    """A token from the fragment may have been issued to another app (token substitution): it
+    must be ours according to SeeClickFix's token info. With IMPLICIT_AUDIENCE_CHECK
+    ``"required"`` (the default) a token whose application cannot be learned is refused; with
+    ``"when_available"`` only a token known to be another app's is."""
+    required = app_settings.IMPLICIT_AUDIENCE_CHECK == "required"
     try:
         info = oauth_client(provider.app).token_info(access_token)
     except SeeClickFixError as err:
-        if isinstance(err, APIError) and err.status == 404:
-            return None  # no token-info endpoint at this host: nothing to check against
-        logger.info("SeeClickFix sign-in stopped: token info failed (%s)", type(err).__name__)
+        if isinstance(err, APIError) and err.status == 404 and not required:
+            return None  # no token-info endpoint at this host, and the site accepts that
+        logger.warning(
+            "SeeClickFix sign-in stopped: token info failed (%s, status %s); the implicit flow "
+            'needs it while SEECLICKFIX["IMPLICIT_AUDIENCE_CHECK"] is "required".',
+            type(err).__name__,
+            getattr(err, "status", None),
+        )
         return E_TOKEN
     application = info.get("application")
     uid = application.get("uid") if isinstance(application, dict) else None
-    if uid is not None and uid != provider.app.client_id:
+    if uid is None:
+        if not required:
+            return None
+        logger.warning(
+            "SeeClickFix sign-in refused: token info does not name the application, so the "
+            'token cannot be proven to be this app\'s (SEECLICKFIX["IMPLICIT_AUDIENCE_CHECK"]).'
+        )
+        return E_TOKEN
+    if str(uid) != provider.app.client_id:
         logger.warning("SeeClickFix sign-in refused: the token was issued to another app")
         return E_TOKEN
     return None

@@ -134,10 +134,11 @@ class TokenSource(Protocol):
     ``ReauthRequired``.
 
     A source may also have an ``identity`` attribute (a string that is not a secret, such as
-    ``"account:42"``) so that conditional-request ETags survive token refreshes, and a
-    ``token_accepted(token)`` method, called after SeeClickFix answered a request sent with
-    ``token`` with a 2xx (a Doorkeeper server revokes the grant a refresh replaced at the new
-    token's first use, so the source can forget the old one then).
+    ``"account:42"``) so that conditional-request ETags survive token refreshes, a
+    ``secrets`` attribute (the link's other strings that must never appear in an error, such as
+    its refresh token), and a ``token_accepted(token)`` method, called after SeeClickFix
+    answered a request sent with ``token`` with a 2xx (a Doorkeeper server revokes the grant a
+    refresh replaced at the new token's first use, so the source can forget the old one then).
     """
 
     def get_token(self) -> str: ...
@@ -157,14 +158,14 @@ class TokenSourceAuth(ClientAuth):
         token = self.source.get_token()
         if not isinstance(token, str) or not sendable_token(token.strip()):
             raise ReauthRequired("The linked account has no usable SeeClickFix token.")
-        return _bearer(token.strip())
+        return _bearer(token.strip(), self._other_secrets())
 
     def rejected(self, credential: Credential) -> Credential | None:
         assert credential.token is not None
         replacement = self.source.token_rejected(credential.token, final=False)
         if not replacement or not sendable_token(replacement.strip()):
             return None
-        return _bearer(replacement.strip())
+        return _bearer(replacement.strip(), self._other_secrets())
 
     def rejected_again(self, credential: Credential) -> None:
         assert credential.token is not None
@@ -182,17 +183,21 @@ class TokenSourceAuth(ClientAuth):
             return identity_of("source", named)
         return super().etag_identity
 
+    def _other_secrets(self) -> tuple[str, ...]:
+        known = getattr(self.source, "secrets", ())
+        return tuple(s for s in known if isinstance(s, str) and s)
+
     def __repr__(self) -> str:
         return f"TokenSourceAuth({type(self.source).__name__})"
 
 
-def _bearer(token: str) -> Credential:
+def _bearer(token: str, others: tuple[str, ...] = ()) -> Credential:
     return Credential(
         scheme="Bearer",
         header=f"Bearer {token}",
         identity=identity_of("bearer", token),
         token=token,
-        secrets=(token,),
+        secrets=(token, *others),
     )
 
 

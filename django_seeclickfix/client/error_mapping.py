@@ -1,7 +1,8 @@
 """Mapping SeeClickFix's error answers (status and body) to the error tree of ``exceptions``.
 
 Messages are built from status codes, field names and SeeClickFix's own short texts, never from
-request headers or bodies, so no token or password can end up in one.
+request headers or bodies. The body is read through ``HttpResponse.error_body()``, which blanks
+out every secret the request knew, since some servers echo the bearer token in an error.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def raise_for_status(response: HttpResponse) -> None:
                 response=response.response,
             )
         return
-    body = response.json_or_none()
+    body = response.error_body()
     said = server_message(body)
     where = f"{response.method} {response.path}"
     suffix = f": {said}" if said else "."

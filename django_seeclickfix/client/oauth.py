@@ -23,7 +23,7 @@ from ..exceptions import OAuthError, ReauthRequired, TransientError
 from . import parsing
 from .auth import BearerAuth, sendable_token
 from .error_mapping import server_message
-from .session import ApiSession, HttpResponse, redact
+from .session import ApiSession, HttpResponse, redact_value
 
 TOKEN_FIELDS = ("access_token", "refresh_token")
 AUTHORIZE_RESERVED = frozenset(
@@ -265,10 +265,9 @@ class OAuthClient:
         status = response.status
         if status >= 500 or status in (408, 425):
             raise TransientError(f"SeeClickFix's OAuth {what} failed with {status}.", status=status)
-        body = response.json_or_none()
+        body = redact_value(response.error_body(), (*secrets, self._client_secret))
         error = body.get("error") if isinstance(body, Mapping) else None
         said = server_message(body)
-        said = redact(said, (*secrets, self._client_secret)) if said else None
         if error == "invalid_grant":
             raise ReauthRequired(
                 f"SeeClickFix refused the grant ({what}): the user must connect again."

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 _NULLISH = frozenset({"", "null", "none", "nil", "undefined"})
 
@@ -22,6 +23,28 @@ _NULLISH = frozenset({"", "null", "none", "nil", "undefined"})
 def is_nullish(value: Any) -> bool:
     """JSON null, or one of the strings the documentation uses in its place."""
     return value is None or (isinstance(value, str) and value.strip().lower() in _NULLISH)
+
+
+def web_url(value: Any) -> str | None:
+    """An absolute http(s) URL, or ``None``: the only URLs from SeeClickFix that may become a link.
+
+    ``javascript:``, ``data:`` and the like run in the site's origin when clicked; relative URLs
+    would point into the site itself. Browsers drop tabs and newlines inside a URL
+    (``java\tscript:``), so any control character or space makes the value unusable.
+    """
+    raw = text(value)
+    if raw is None:
+        return None
+    raw = raw.strip()
+    if any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in raw):
+        return None
+    try:
+        parts = urlsplit(raw)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return raw
 
 
 def text(value: Any) -> str | None:

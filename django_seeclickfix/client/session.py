@@ -4,7 +4,8 @@ One ``requests.Session`` per :class:`ApiSession`. Each request:
 
 - takes a unit of the shared rate budget first (every redirect hop too), and releases it when the
   response has been read (see ``ratelimit.py`` for why the finish time matters);
-- has a connect timeout, a read timeout and a total deadline that covers the body;
+- has a connect timeout, a read timeout and a total deadline that covers the body, however
+  slowly it arrives (a watchdog shuts the socket when the deadline passes);
 - is streamed, and refused once the body passes ``MAX_RESPONSE_BYTES``;
 - verifies TLS; follows redirects itself, on the same host only (never sending ``Authorization``
   anywhere else);
@@ -22,8 +23,11 @@ in URLs; form bodies (OAuth) are scrubbed from the ``requests`` objects kept on 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import socket
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -54,6 +58,21 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
     for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
         text = text.replace(secret, REDACTED)
     return text
+
+
+def redact_value(value: Any, secrets: Iterable[str | None]) -> Any:
+    """A parsed JSON body with every secret blanked out of its strings (keys too): some servers
+    echo the bearer token in an error body, and error bodies end up on rows, pages and logs."""
+    known = tuple(secrets)
+    if not any(s and len(s) >= 4 for s in known):
+        return value
+    if isinstance(value, str):
+        return redact(value, known)
+    if isinstance(value, list):
+        return [redact_value(item, known) for item in value]
+    if isinstance(value, Mapping):
+        return {redact_value(k, known): redact_value(v, known) for k, v in value.items()}
+    return value
 
 
 def parse_retry_after(value: str | None, default: float, now: datetime | None = None) -> float:
@@ -89,6 +108,8 @@ class HttpResponse:
     content: bytes = field(repr=False)
     elapsed: float
     response: requests.Response | None = field(default=None, repr=False, compare=False)
+    # What the request knew must not be echoed back (tokens, client secret, code).
+    secrets: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def path(self) -> str:
@@ -103,6 +124,11 @@ class HttpResponse:
             return loads(self.content)
         except (ValueError, UnicodeDecodeError, RecursionError):
             return None
+
+    def error_body(self) -> Any:
+        """``json_or_none()`` with every secret the request knew blanked out: the only form of
+        a body that may go into an error, a row, a page or a log."""
+        return redact_value(self.json_or_none(), self.secrets)
 
     def json(self) -> Any:
         """The parsed body; a non-JSON or truncated body is a ``TransientError``."""
@@ -347,6 +373,7 @@ class ApiSession:
             content=content,
             elapsed=elapsed,
             response=response,
+            secrets=tuple(s for s in secrets if s),
         )
         logger.debug(
             "SeeClickFix %s %s -> %s (%d bytes, %.0f ms)",
@@ -374,6 +401,12 @@ class ApiSession:
             )
         chunks: list[bytes] = []
         total = 0
+        # A read blocks until a whole chunk (or the end) has arrived, and the read timeout only
+        # bounds the gap between bytes, so a server dripping one byte at a time would hold the
+        # read far past the deadline. The watchdog closes the socket when the deadline passes.
+        watchdog = threading.Timer(max(0.0, deadline_at - time.monotonic()), _cut, (response,))
+        watchdog.daemon = True
+        watchdog.start()
         try:
             for chunk in response.iter_content(CHUNK_SIZE):
                 total += len(chunk)
@@ -390,11 +423,19 @@ class ApiSession:
                         status=response.status_code,
                     )
                 chunks.append(chunk)
-        except requests.RequestException as err:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
+            if time.monotonic() >= deadline_at:
+                raise TransientError(
+                    f"{method} {path}: the body took longer than the request deadline of "
+                    f"{self.deadline:g} s; stopped reading.",
+                    status=response.status_code,
+                ) from err
             raise TransientError(
                 f"{method} {path}: the response body was cut off ({type(err).__name__}).",
                 status=response.status_code,
             ) from err
+        finally:
+            watchdog.cancel()
         return b"".join(chunks)
 
     def _check_rate_limit(self, result: HttpResponse, scope: str) -> None:
@@ -416,6 +457,18 @@ class ApiSession:
             retry_after=wait,
             status=429,
         )
+
+
+def _cut(response: requests.Response) -> None:
+    """Shut the socket a body is being read from; the blocked read then fails at once."""
+    connection = getattr(response.raw, "_connection", None) or getattr(
+        response.raw, "connection", None
+    )
+    sock = getattr(connection, "sock", None)
+    if sock is None:
+        return  # nothing on the wire (a mocked or already finished response)
+    with contextlib.suppress(OSError):  # already closed: the read has ended anyway
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def _is_abuse_block(result: HttpResponse) -> bool:

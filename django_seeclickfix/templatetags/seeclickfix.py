@@ -8,6 +8,9 @@
     One sentence: connected as whom, needs reconnecting, or not connected.
 ``{% seeclickfix_account as account %}``
     The current user's account in the configured environment (or ``None``).
+``{{ value|seeclickfix_url }}``
+    ``value`` if it is an absolute http(s) URL, else ``""``: wrap every URL that came from
+    SeeClickFix (an issue's ``html_url``, an avatar) before it goes into ``href`` or ``src``.
 
 The tags need ``request`` in the template context (``django.template.context_processors.request``).
 Override ``seeclickfix/tags/*.html`` to restyle them.
@@ -20,10 +23,17 @@ from typing import Any
 from django import template
 from django.urls import reverse
 
+from ..client import parsing
 from ..current import account_for_request
 from ..models import SeeClickFixAccount
 
 register = template.Library()
+
+
+@register.filter
+def seeclickfix_url(value: Any) -> str:
+    """Only http(s) URLs become links; anything else (``javascript:``, ``data:``) is dropped."""
+    return parsing.web_url(value) or ""
 
 
 def _account(context: template.Context) -> SeeClickFixAccount | None:

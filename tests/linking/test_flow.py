@@ -294,8 +294,10 @@ def test_cancel_makes_no_token_request_and_consumes_state(client, ada, mocked):
     response = client.get(
         reverse("seeclickfix_callback"), {"state": params["state"], "error": "access_denied"}
     )
-    assert response.status_code == 302
-    assert response["Location"] == reverse("socialaccount_login_cancelled")
+    # The library's own page, not allauth's "Login Cancelled … logging in" (issue 16, #7).
+    assert response.status_code == 200
+    assert "You cancelled the SeeClickFix sign-in. Nothing was connected." in response.text
+    assert "Login Cancelled" not in response.text
     assert not calls_to(mocked, TOKEN_URL)
     # The state is gone: a code arriving with it afterwards is refused.
     replay = callback(client, params["state"])
@@ -575,11 +577,34 @@ def test_implicit_flow_refuses_a_token_issued_to_another_app(client, ada, mocked
     assert_nothing_linked()
 
 
-def test_implicit_flow_without_token_info_endpoint_still_works(client, ada, mocked):
+@pytest.mark.parametrize(
+    "info",
+    [
+        {"status": 404},
+        {"json": {"resource_owner_id": 1001}},  # no application
+        {"json": {"resource_owner_id": 1001, "application": {}}},
+    ],
+    ids=["404", "no-application", "no-uid"],
+)
+def test_implicit_flow_refuses_a_token_whose_app_is_unknown(client, ada, mocked, info):
+    """Fails closed by default (issue 16, #8): a token that cannot be proven ours is refused."""
     client.force_login(ada)
     mocked.add(responses.GET, PROFILE_URL, json=profile_body())
-    mocked.add(responses.GET, INFO_URL, status=404)
+    mocked.add(responses.GET, INFO_URL, **info)
     with provider_apps(secret=""):
+        _, params = start(client)
+        response = relay_post(client, state=params["state"], access_token="implicit-at")
+    assert response.status_code == 400
+    assert not calls_to(mocked, PROFILE_URL)
+    assert_nothing_linked()
+
+
+@pytest.mark.parametrize("info", [{"status": 404}, {"json": {"resource_owner_id": 1001}}])
+def test_implicit_flow_without_token_info_works_when_the_site_accepts_it(client, ada, mocked, info):
+    client.force_login(ada)
+    mocked.add(responses.GET, PROFILE_URL, json=profile_body())
+    mocked.add(responses.GET, INFO_URL, **info)
+    with provider_apps(secret=""), scf_settings(IMPLICIT_AUDIENCE_CHECK="when_available"):
         _, params = start(client)
         response = relay_post(client, state=params["state"], access_token="implicit-at")
     assert response.status_code == 302
@@ -603,7 +628,7 @@ def test_implicit_flow_bad_fragments_link_nothing(client, ada, mocked, fields):
     with provider_apps(secret=""):
         _, params = start(client)
         response = relay_post(client, state=params["state"], **fields)
-    assert response.status_code in (302, 400)
+    assert response.status_code in (200, 400)  # a deny shows its page with 200
     assert not calls_to(mocked, PROFILE_URL)
     assert_nothing_linked()
 
@@ -717,3 +742,16 @@ def test_implicit_absurd_expiry_links_nothing(client, ada, mocked):
         )
     assert response.status_code == 400
     assert_nothing_linked()
+
+
+def test_the_scope_setting_is_sent_only_when_set(client, ada):
+    """Servers without default scopes need one (issue 16, #7): allauth's SCOPE convention."""
+    client.force_login(ada)
+    _, params = start(client)
+    assert "scope" not in params
+    app = {"client_id": CLIENT_ID, "secret": "s"}
+    with override_settings(
+        SOCIALACCOUNT_PROVIDERS={"seeclickfix": {"APPS": [app], "SCOPE": ["public", "write"]}}
+    ):
+        _, params = start(client)
+    assert params["scope"] == "public write"

@@ -117,6 +117,8 @@ def test_a_second_refresh_before_the_first_use_owes_the_held_token(expiring, moc
     endpoint = TokenEndpoint(mocked, token_body(access="at-2", refresh="rt-2", expires_in=10))
     tokens.get_access_token(expiring)
     endpoint.body = token_body(access="at-3", refresh="rt-3")
+    # at-2's ten seconds pass without a request using it.
+    SeeClickFixAccount.objects.filter(pk=expiring.pk).update(expires_at=timezone.now())
     tokens.get_access_token(expiring)
     (row,) = owed()
     assert (row.access_token, row.refresh_token) == (None, "rt-old")

@@ -62,8 +62,10 @@ class Linked:
         return SeeClickFixAccount.objects.select_related("user").get(pk=self.account.pk)
 
     def expire_soon(self, seconds: float) -> None:
+        # A 7200 s token near its end (the refresh margin is clamped to the token's lifetime).
+        expires_at = timezone.now() + timedelta(seconds=seconds)
         SeeClickFixAccount.objects.filter(pk=self.account.pk).update(
-            expires_at=timezone.now() + timedelta(seconds=seconds)
+            expires_at=expires_at, token_issued_at=expires_at - timedelta(seconds=7200)
         )
 
     def reconnect(self) -> None:

@@ -185,9 +185,8 @@ info_reply = st.one_of(
     st.builds(Reply, st.just(200), st.just(_json({"application": {"uid": "another-app"}}))),
     st.builds(Reply, failure=st.just("reset")),
 )
-good_info_reply = st.sampled_from(
-    [Reply(404, b"{}"), Reply(200, _json({"application": {"uid": CLIENT_ID}}))]
-)
+# A 404 (no token info) is not good: the implicit flow fails closed (IMPLICIT_AUDIENCE_CHECK).
+good_info_reply = st.just(Reply(200, _json({"application": {"uid": CLIENT_ID}})))
 
 
 class FakeSCF:
@@ -511,6 +510,8 @@ def relay_cases(real: str) -> st.SearchStrategy[Case]:
             st.one_of(
                 st.builds(Reply, st.sampled_from([401, 500, 503]), json_values.map(_json)),
                 st.just(Reply(200, _json({"application": {"uid": "another-app"}}))),
+                st.just(Reply(404, b"{}")),
+                st.just(Reply(200, _json({"resource_owner_id": 7}))),
                 st.just(Reply(200, b"not json")),
                 st.just(Reply(200, b"[]")),
                 st.builds(Reply, failure=st.just("reset")),

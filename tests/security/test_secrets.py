@@ -262,7 +262,8 @@ def test_a_full_cycle_never_shows_a_secret(
 
     # 3. Refresh: the token is about to expire; the next request refreshes it.
     SeeClickFixAccount.objects.filter(pk=account.pk).update(
-        expires_at=timezone.now() + timedelta(seconds=30)
+        expires_at=timezone.now() + timedelta(seconds=30),
+        token_issued_at=timezone.now() - timedelta(seconds=7170),
     )
     tasks.refresh_expiring_tokens.delay()
     assert task_names(broker_messages()) == ["django_seeclickfix.tasks.refresh_expiring_tokens"]
