@@ -110,7 +110,7 @@ def _social_app_in_database() -> bool:
     from allauth.socialaccount.models import SocialApp
 
     try:
-        return SocialApp.objects.filter(provider=PROVIDER_ID).exists()
+        return bool(SocialApp.objects.filter(provider=PROVIDER_ID).exists())
     except DatabaseError:
         return False
 
