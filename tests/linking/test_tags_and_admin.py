@@ -49,7 +49,7 @@ def test_a_user_without_a_link_sees_only_connect(ada):
 
 def test_an_active_link_shows_disconnect_and_no_connect(linked, ada):
     html = render(ada)
-    assert "seeclickfix-connect\"" not in html
+    assert 'seeclickfix-connect"' not in html
     assert html.startswith("[]")
     assert "Disconnect SeeClickFix</button>" in html
 
@@ -57,7 +57,7 @@ def test_an_active_link_shows_disconnect_and_no_connect(linked, ada):
 def test_an_active_link_can_say_connected_when_asked(linked, ada):
     html = render(ada, 'connected="Connected ✓"')
     assert '<span class="seeclickfix-connected">Connected ✓</span>' in html
-    assert "<button type=\"submit\">Connect" not in html
+    assert '<button type="submit">Connect' not in html
 
 
 def test_a_link_needing_reconnection_shows_reconnect_and_disconnect(linked, ada):
