@@ -214,9 +214,7 @@ def test_python_dash_m_runs_standalone_and_stops_on_sigterm():
 
 
 @pytest.mark.parametrize("site_url", ["https://civic.example.org", "http://127.0.0.1:8123"])
-def test_management_command_accepts_the_projects_own_redirect_uris(
-    monkeypatch, settings, site_url
-):
+def test_management_command_accepts_the_projects_own_redirect_uris(monkeypatch, settings, site_url):
     settings.SEECLICKFIX = {**settings.SEECLICKFIX, "SITE_URL": site_url}
     done = threading.Event()
     done.set()

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 
 from ...testing.emulator import CODE_APP_ID, CODE_APP_SECRET, Emulator
 from ...testing.emulator.cli import add_arguments, emulator_from_options, serve
