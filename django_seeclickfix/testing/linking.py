@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 if TYPE_CHECKING:
     from ..models import SeeClickFixAccount
-    from .emulator import Emulator, RemoteEmulator
+    from .emulator import Emulator
 
 
 class LinkFailed(AssertionError):
@@ -23,7 +23,7 @@ class LinkFailed(AssertionError):
 
 def link_user(
     client: Any,
-    emulator: Emulator | RemoteEmulator,
+    emulator: Emulator,
     user: Any,
     who: Any = "resident",
 ) -> SeeClickFixAccount:
