@@ -60,14 +60,19 @@ class SeeClickFixAccountAdmin(AccountAdminBase):
     list_select_related = ("user",)
     ordering = ("-created_at",)
     exclude = HIDDEN_FIELDS
+    # Everything is read-only: the row is written by linking, refreshing and syncing, and the
+    # scheduling columns (next_sync_at, sync_queued_at) are what keeps one sync queued per
+    # account. Change it through the actions below.
     readonly_fields = (
         "user",
         "social_account",
         "environment",
+        "issuer",
         "user_scf_id",
         "token_state",
         "token_type",
         "expires_at",
+        "refresh_token_issued_at",
         "scope",
         "token_version",
         "status",
@@ -77,6 +82,9 @@ class SeeClickFixAccountAdmin(AccountAdminBase):
         "sync_cursor",
         "last_synced_at",
         "last_sync_error",
+        "last_sync_changes",
+        "next_sync_at",
+        "sync_queued_at",
         "created_at",
         "updated_at",
     )

@@ -10,5 +10,5 @@ class SeeClickFixConfig(AppConfig):
 
     def ready(self) -> None:
         # Deferred to ready() (models cannot load earlier): they register the system checks and
-        # the signal receivers of linking and unlinking.
-        from . import checks, linking, unlinking  # noqa: F401
+        # the signal receivers of linking, unlinking and allauth's notices.
+        from . import allauth_messages, checks, linking, unlinking  # noqa: F401

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from celery import current_app
 from cryptography.fernet import Fernet
@@ -11,11 +12,12 @@ from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError
 
 from .conf import GENERATE_KEY, app_settings
+from .provider_id import PROVIDER_ID
 
 REQUIRED_APPS = ("allauth", "allauth.account", "allauth.socialaccount")
-ACCOUNT_MIDDLEWARE = "allauth.account.middleware.AccountMiddleware"
 PER_PROCESS_CACHES = (
     "django.core.cache.backends.locmem.LocMemCache",
     "django.core.cache.backends.dummy.DummyCache",
@@ -42,7 +44,10 @@ def check_settings(
 def check_allauth(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
-    """E002: allauth apps missing. E003: allauth's AccountMiddleware missing."""
+    """E002: allauth apps missing.
+
+    (E003, AccountMiddleware missing, is retired: allauth.account refuses to start without it,
+    before any check runs.)"""
     messages: list[CheckMessage] = []
     missing = [app for app in REQUIRED_APPS if app not in settings.INSTALLED_APPS]
     if missing:
@@ -52,14 +57,6 @@ def check_allauth(
                 hint='Add "allauth", "allauth.account", "allauth.socialaccount" before '
                 '"django_seeclickfix".',
                 id=_id("E", 2),
-            )
-        )
-    if ACCOUNT_MIDDLEWARE not in getattr(settings, "MIDDLEWARE", []):
-        messages.append(
-            Error(
-                "allauth's AccountMiddleware is not in MIDDLEWARE.",
-                hint=f'Add "{ACCOUNT_MIDDLEWARE}" to MIDDLEWARE.',
-                id=_id("E", 3),
             )
         )
     return messages
@@ -107,12 +104,25 @@ def _provider_apps() -> list[Any]:
     return apps
 
 
+def _social_app_in_database() -> bool:
+    """Whether a SocialApp for this provider exists; ``False`` when the database cannot be read
+    yet (before ``migrate``), so the warning errs on the side of being shown."""
+    from allauth.socialaccount.models import SocialApp
+
+    try:
+        return bool(SocialApp.objects.filter(provider=PROVIDER_ID).exists())
+    except DatabaseError:
+        return False
+
+
 @register()
 def check_credentials(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
-    """W001: no SeeClickFix app credentials in settings."""
+    """W001: no SeeClickFix app credentials, in settings or as a SocialApp in the database."""
     if any(isinstance(app, dict) and app.get("client_id") for app in _provider_apps()):
+        return []
+    if _social_app_in_database():
         return []
     return [
         Warning(
@@ -120,7 +130,7 @@ def check_credentials(
             "connect SeeClickFix.",
             hint='Add {"client_id": ..., "secret": ...} (secret empty for an app SeeClickFix '
             "registered for the implicit flow), or create a SocialApp for provider "
-            '"seeclickfix" in the admin and silence this check.',
+            '"seeclickfix" in the admin.',
             id=_id("W", 1),
         )
     ]
@@ -270,3 +280,121 @@ def check_refresh_margin(
             )
         ]
     return []
+
+
+# --- what makes the connect flow fail without an error of its own ------------------------------
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+PLACEHOLDER_SITE_DOMAIN = "example.com"
+
+
+def _site_domain() -> str | None:
+    """The sites framework's current domain, when the redirect URI is built from it."""
+    if "django.contrib.sites" not in settings.INSTALLED_APPS:
+        return None
+    from django.contrib.sites.models import Site
+
+    try:
+        return str(Site.objects.get_current().domain)
+    except (DatabaseError, ImproperlyConfigured, Site.DoesNotExist):
+        return None  # no table yet, or no SITE_ID: nothing to judge
+
+
+def _site_url_or_none() -> str | None:
+    try:
+        return app_settings.SITE_URL  # type: ignore[no-any-return]
+    except ImproperlyConfigured:
+        return None  # reported by E001
+
+
+def _redirect_root() -> str | None:
+    """The scheme and host the redirect URI gets (what ``flow.site_root`` returns)."""
+    site_url = _site_url_or_none()
+    if site_url:
+        return site_url
+    domain = _site_domain()
+    if domain is None:
+        return None
+    from allauth.account import app_settings as account_settings
+
+    return f"{account_settings.DEFAULT_HTTP_PROTOCOL}://{domain}"
+
+
+@register()
+def check_placeholder_site(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """W005: the redirect URI would be built from the sites framework's ``example.com``."""
+    if settings.DEBUG or _site_url_or_none() or _site_domain() != PLACEHOLDER_SITE_DOMAIN:
+        return []
+    return [
+        Warning(
+            "The current django.contrib.sites Site is still 'example.com': the OAuth redirect "
+            "URI would be http(s)://example.com/..., which SeeClickFix sends nobody back to.",
+            hint="Set SEECLICKFIX[\"SITE_URL\"] to this site's public root, or change the Site's "
+            "domain in the admin (Sites).",
+            id=_id("W", 5),
+        )
+    ]
+
+
+@register()
+def check_plain_http_redirect(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """W006: an ``http://`` redirect URI while DEBUG is off."""
+    root = None if settings.DEBUG else _redirect_root()
+    if root is None or not root.startswith("http://"):
+        return []
+    return [
+        Warning(
+            f"The OAuth redirect URI starts with {root}/: codes and tokens would travel "
+            "unencrypted, and SeeClickFix registers https redirect URIs for live apps.",
+            hint='Set SEECLICKFIX["SITE_URL"] to an https:// root (or, when the root comes from '
+            'the sites framework, ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https").',
+            id=_id("W", 6),
+        )
+    ]
+
+
+@register()
+def check_login_on_get(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """W007: SOCIALACCOUNT_LOGIN_ON_GET on, which the connect flow refuses."""
+    if not getattr(settings, "SOCIALACCOUNT_LOGIN_ON_GET", False):
+        return []
+    return [
+        Warning(
+            "SOCIALACCOUNT_LOGIN_ON_GET is True: the SeeClickFix flow starts only from a POST "
+            "(with CSRF), so allauth's own provider login links (plain GETs) are refused.",
+            hint="Remove SOCIALACCOUNT_LOGIN_ON_GET (its default is False) and use "
+            "{% seeclickfix_connect_button %} or allauth's POST form.",
+            id=_id("W", 7),
+        )
+    ]
+
+
+@register()
+def check_production_on_loopback(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """W008: ENVIRONMENT "production" with BASE_URL on this machine (an emulator or a tunnel)."""
+    try:
+        environment, base_url = app_settings.ENVIRONMENT, app_settings.BASE_URL
+    except ImproperlyConfigured:
+        return []  # reported by E001
+    if environment != "production" or not base_url:
+        return []
+    host = (urlsplit(base_url).hostname or "").lower()
+    if host not in LOOPBACK_HOSTS and not host.startswith("127."):
+        return []
+    return [
+        Warning(
+            f'SEECLICKFIX["ENVIRONMENT"] is "production" but BASE_URL is {base_url}: accounts '
+            "linked against this local server would be stored as production SeeClickFix users.",
+            hint='Give the local server its own environment name, e.g. "emulator", or remove '
+            "BASE_URL to talk to seeclickfix.com.",
+            id=_id("W", 8),
+        )
+    ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from difflib import get_close_matches
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -455,6 +456,12 @@ SETTINGS: dict[str, Setting] = {
 }
 
 
+def _with_suggestion(key: object) -> str:
+    """``SYNC_INTERVALL (did you mean SYNC_INTERVAL?)``, or just the key."""
+    close = get_close_matches(str(key).upper(), SETTINGS, n=1, cutoff=0.6)
+    return f"{key} (did you mean {close[0]}?)" if close else str(key)
+
+
 class AppSettings:
     """Attribute access to ``settings.SEECLICKFIX`` with defaults and validation on every read."""
 
@@ -464,9 +471,9 @@ class AppSettings:
             raise ImproperlyConfigured(f"SEECLICKFIX must be a dict, got {type(value).__name__}.")
         unknown = set(value) - set(SETTINGS)
         if unknown:
+            named = ", ".join(_with_suggestion(key) for key in sorted(unknown, key=str))
             raise ImproperlyConfigured(
-                f"Unknown SEECLICKFIX key(s): {', '.join(sorted(unknown))}. "
-                f"Known keys: {', '.join(SETTINGS)}."
+                f"Unknown SEECLICKFIX key(s): {named}. Known keys: {', '.join(SETTINGS)}."
             )
         return value
 

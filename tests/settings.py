@@ -74,7 +74,10 @@ AUTHENTICATION_BACKENDS = [
 ]
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-SILENCED_SYSTEM_CHECKS = ["django_seeclickfix.W002"]  # LocMem is right for single-process tests
+SILENCED_SYSTEM_CHECKS = [
+    "django_seeclickfix.W002",  # LocMem is right for single-process tests
+    "django_seeclickfix.W006",  # Django's test client is http://testserver
+]
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; tests only
 

@@ -39,6 +39,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from ..allauth_messages import replace_connected_message
 from ..client.auth import BearerAuth, sendable_token
 from ..client.client import SeeClickFixClient
 from ..client.oauth import MAX_EXPIRES_IN, TokenResponse
@@ -348,7 +349,9 @@ def finish(
         with transaction.atomic():
             setattr(request, IN_FLOW_ATTRIBUTE, True)
             completed: HttpResponse = complete_social_login(request, sociallogin)
-            return completed
+        if process == AuthProcess.CONNECT:
+            replace_connected_message(request, sociallogin)
+        return completed
     except ImmediateHttpResponse as response:
         answer: HttpResponse = response.response
         return answer

@@ -112,6 +112,14 @@ def normalise_422(body: Any) -> dict[str, list[str]]:
     return errors
 
 
+def _said_per_field(errors: Mapping[str, list[str]]) -> str:
+    """``follow: already following; lat: is required``: SeeClickFix's own words, kept short."""
+    if not errors:
+        return "no reason given"
+    parts = [f"{field}: {'; '.join(said)}" for field, said in sorted(errors.items())]
+    return _short("; ".join(parts), limit=300) or "no reason given"
+
+
 def raise_for_status(response: HttpResponse) -> None:
     """Raise the error class for a non-2xx answer (429 and abuse 403 are handled earlier)."""
     status = response.status
@@ -146,9 +154,8 @@ def raise_for_status(response: HttpResponse) -> None:
         )
     if status == 422:
         errors = normalise_422(body)
-        fields = ", ".join(sorted(errors)) or "unknown fields"
         raise ValidationError(
-            f"SeeClickFix rejected {where} (422): {fields}.",
+            f"SeeClickFix rejected {where} (422): {_said_per_field(errors)}.",
             errors=errors,
             status=status,
             body=body,

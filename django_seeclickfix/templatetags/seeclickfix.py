@@ -1,9 +1,15 @@
 """``{% load seeclickfix %}``: connect / reconnect / disconnect buttons and the link status.
 
-``{% seeclickfix_connect_button [next="/path/"] [label="..."] %}``
-    A POST form (with CSRF) that starts the connect flow; says "Reconnect" when the link needs it.
+The buttons follow the current user's link, so one template serves every visitor:
+
+``{% seeclickfix_connect_button [next="/path/"] [label="..."] [connected="..."] %}``
+    A POST form (with CSRF) that starts the connect flow for a signed-in user without a working
+    link; it says "Reconnect SeeClickFix" when the link needs it. Nothing for anonymous users
+    (they sign in first). Nothing while the link is active, unless ``connected`` is given: then
+    that text, in ``<span class="seeclickfix-connected">``.
 ``{% seeclickfix_disconnect_button [next="/path/"] [label="..."] %}``
-    A POST form to the disconnect view.
+    A POST form to the disconnect view, only for a user with a link (active or needing
+    reconnection); nothing otherwise.
 ``{% seeclickfix_link_status %}``
     One sentence: connected as whom, needs reconnecting, or not connected.
 ``{% seeclickfix_account as account %}``
@@ -36,11 +42,16 @@ def seeclickfix_url(value: Any) -> str:
     return parsing.web_url(value) or ""
 
 
-def _account(context: template.Context) -> SeeClickFixAccount | None:
+def _user(context: template.Context) -> Any:
     request = context.get("request")
-    user = getattr(request, "user", None) or context.get("user")
-    if user is None:
+    return getattr(request, "user", None) or context.get("user")
+
+
+def _account(context: template.Context) -> SeeClickFixAccount | None:
+    user = _user(context)
+    if user is None or not user.is_authenticated:
         return None
+    request = context.get("request")
     if request is None:
         return SeeClickFixAccount.objects.for_user(user)
     return account_for_request(request, user)
@@ -52,6 +63,11 @@ def _state(account: SeeClickFixAccount | None) -> str:
     return str(account.status)
 
 
+def _signed_in(context: template.Context) -> bool:
+    user = _user(context)
+    return bool(user is not None and user.is_authenticated)
+
+
 @register.simple_tag(takes_context=True)
 def seeclickfix_account(context: template.Context) -> SeeClickFixAccount | None:
     return _account(context)
@@ -59,17 +75,22 @@ def seeclickfix_account(context: template.Context) -> SeeClickFixAccount | None:
 
 @register.inclusion_tag("seeclickfix/tags/connect_button.html", takes_context=True)
 def seeclickfix_connect_button(
-    context: template.Context, next: str | None = None, label: str | None = None
+    context: template.Context,
+    next: str | None = None,
+    label: str | None = None,
+    connected: str | None = None,
 ) -> dict[str, Any]:
-    account = _account(context)
+    state = _state(_account(context))
     request = context.get("request")
     return {
+        "show": _signed_in(context) and state != "active",
+        "connected": connected if state == "active" else None,
         "request": request,
         "csrf_token": context.get("csrf_token"),
         "action": reverse("seeclickfix_login"),
         "next": next or (request.get_full_path() if request is not None else None),
         "label": label,
-        "reconnect": _state(account) == "reauth_required",
+        "reconnect": state == "reauth_required",
     }
 
 
@@ -78,6 +99,7 @@ def seeclickfix_disconnect_button(
     context: template.Context, next: str | None = None, label: str | None = None
 ) -> dict[str, Any]:
     return {
+        "show": _state(_account(context)) != "unlinked",
         "request": context.get("request"),
         "csrf_token": context.get("csrf_token"),
         "next": next,

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .configure import emulator_settings, use_emulator
     from .emulator import Emulator, RemoteEmulator
+    from .linking import link_user
 
-__all__ = ["Emulator", "RemoteEmulator", "emulator_settings", "use_emulator"]
+__all__ = ["Emulator", "RemoteEmulator", "emulator_settings", "link_user", "use_emulator"]
 
 
 def __getattr__(name: str) -> Any:
@@ -25,4 +26,8 @@ def __getattr__(name: str) -> Any:
         from . import configure  # deferred: it reads Django settings
 
         return getattr(configure, name)
+    if name == "link_user":
+        from . import linking  # deferred: it imports the models
+
+        return linking.link_user
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,8 +10,13 @@ Fixtures:
     ``scf_emulator.set_rate_limit(20, 60)``.
 ``scf_emulator_settings``
     ``scf_emulator``, with Django settings pointing at it through pytest-django's ``settings``
-    fixture: ``SEECLICKFIX["BASE_URL"]``, ``ENVIRONMENT="emulator"`` and the emulator's
-    code-flow client in ``SOCIALACCOUNT_PROVIDERS["seeclickfix"]["APPS"]``.
+    fixture: ``SEECLICKFIX["BASE_URL"]``, ``ENVIRONMENT="emulator"``,
+    ``SITE_URL="http://testserver"`` (the test client's host) and the emulator's code-flow
+    client in ``SOCIALACCOUNT_PROVIDERS["seeclickfix"]["APPS"]``; the project's own callback
+    and relay URIs are registered with the emulator's apps.
+``scf_linked_user``
+    A site user (``scf-user``) linked to the emulator's demo resident through the real connect
+    flow (``django_seeclickfix.testing.link_user``); ``.seeclickfix_account`` is the link.
 ``scf_emulator_factory``
     Makes extra emulators with their own options (``scf_emulator_factory(rate_limit="5/10")``);
     each is stopped at the end of the test.
@@ -52,6 +57,17 @@ def scf_emulator_settings(scf_emulator: Emulator, settings: Any) -> Emulator:
 
     use_emulator(settings, scf_emulator)
     return scf_emulator
+
+
+@pytest.fixture
+def scf_linked_user(scf_emulator_settings: Emulator, client: Any, django_user_model: Any) -> Any:
+    """A user linked to the emulator's ``resident`` through the connect flow (needs the
+    database: mark the test ``django_db``)."""
+    from .linking import link_user  # deferred: it imports the models
+
+    user = django_user_model.objects.create_user("scf-user", "scf-user@example.com", "pw")
+    user.seeclickfix_account = link_user(client, scf_emulator_settings, user, "resident")
+    return user
 
 
 @pytest.fixture

@@ -163,6 +163,7 @@ def test_following_twice_is_an_error(rsps, client):
     with pytest.raises(ValidationError) as caught:
         client.follow(8)
     assert caught.value.errors == {"follow": ["already following"]}
+    assert str(caught.value).endswith("(422): follow: already following.")
 
 
 def test_request_types_questions_and_create_issue(rsps, client):

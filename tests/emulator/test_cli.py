@@ -211,3 +211,17 @@ def test_python_dash_m_runs_standalone_and_stops_on_sigterm():
     assert process.returncode == 0
     assert "GET /api/v2/profile → 200 (none)" in rest
     assert "Emulator stopped." in rest
+
+
+@pytest.mark.parametrize("site_url", ["https://civic.example.org", "http://127.0.0.1:8123"])
+def test_management_command_accepts_the_projects_own_redirect_uris(monkeypatch, settings, site_url):
+    settings.SEECLICKFIX = {**settings.SEECLICKFIX, "SITE_URL": site_url}
+    done = threading.Event()
+    done.set()
+    monkeypatch.setattr(command, "serve", functools.partial(serve, stop=done))
+    out = io.StringIO()
+    call_command("seeclickfix_emulator", "--port", "0", stdout=out)
+    text = out.getvalue()
+    for page in ("callback", "relay"):
+        # once per built-in app: the code-flow one and the implicit one
+        assert text.count(f"redirect URI: {site_url}/accounts/seeclickfix/login/{page}/") == 2

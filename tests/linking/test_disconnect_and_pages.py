@@ -206,12 +206,17 @@ def test_status_page_requires_login(client):
 def test_template_tags(linked, ada):
     request = RequestFactory().get("/somewhere/")
     request.user = ada
-    html = Template(
+    source = (
         "{% load seeclickfix %}{% seeclickfix_account as acc %}{{ acc.user_scf_id }}|"
         "{% seeclickfix_link_status %}|{% seeclickfix_connect_button label='Go' %}"
-    ).render(Context({"request": request}))
+    )
+    html = Template(source).render(Context({"request": request}))
     assert html.startswith("1001|")
     assert "Connected to SeeClickFix as Ada Lovelace" in html
+    SeeClickFixAccount.objects.filter(pk=linked.pk).update(status="reauth_required")
+    request = RequestFactory().get("/somewhere/")
+    request.user = ada
+    html = Template(source).render(Context({"request": request}))
     assert ">Go</button>" in html
     assert 'name="next" value="/somewhere/"' in html
 

@@ -24,10 +24,12 @@ from .requestlog import LoggedRequest, RequestLog
 from .shapes import Shapes
 from .state import State
 
-DEFAULT_REDIRECT_URIS = (
-    "http://testserver/accounts/seeclickfix/login/callback/",
-    "http://127.0.0.1:8000/accounts/seeclickfix/login/callback/",
-    "http://localhost:8000/accounts/seeclickfix/login/callback/",
+# The callback (code flow) and the relay page (implicit flow) on Django's test client host and
+# on runserver's default address: both built-in apps accept them all.
+DEFAULT_REDIRECT_URIS = tuple(
+    f"http://{host}/accounts/seeclickfix/login/{page}/"
+    for host in ("testserver", "127.0.0.1:8000", "localhost:8000")
+    for page in ("callback", "relay")
 )
 DEFAULT_RATE_LIMIT = (20, 60.0)
 
