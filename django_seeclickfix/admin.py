@@ -72,6 +72,7 @@ class SeeClickFixAccountAdmin(AccountAdminBase):
         "token_state",
         "token_type",
         "expires_at",
+        "token_issued_at",
         "refresh_token_issued_at",
         "scope",
         "token_version",

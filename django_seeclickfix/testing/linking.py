@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 if TYPE_CHECKING:
-    from ..models import SeeClickFixAccount
+    from ..models import SeeClickFixAccount  # deferred: models need Django's app registry
     from .emulator import Emulator
 
 

@@ -52,10 +52,6 @@ def test_deny_at_doorkeeper_links_nothing(client, ada_signed_in, site):
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 16 defect 7: a deny during a connect lands on allauth's 'Login Cancelled' page",
-)
 def test_deny_during_a_connect_shows_the_librarys_own_message(client, ada_signed_in, site):
     back = site.browser.authorize(start(client), approve=False)
     response = follow_back(client, back)

@@ -117,8 +117,9 @@ def test_concurrent_refreshes_make_one_refresh_at_doorkeeper(linked, site):
     """Eight workers find the token about to expire at once: Doorkeeper sees one refresh (its
     rotation would refuse the old refresh token the second time) and every worker gets the
     new token."""
-    SeeClickFixAccount.objects.filter(pk=linked.pk).update(
-        expires_at=timezone.now() + timedelta(seconds=60)  # inside the 300 s margin
+    now = timezone.now()
+    SeeClickFixAccount.objects.filter(pk=linked.pk).update(  # a 7200 s token, 60 s left
+        token_issued_at=now - timedelta(seconds=7140), expires_at=now + timedelta(seconds=60)
     )
     barrier = threading.Barrier(8)
     results: list[str] = []
@@ -194,11 +195,6 @@ def test_deauthorisation_on_doorkeepers_page_needs_the_user_to_reconnect(
 
 @pytest.mark.django_db
 @pytest.mark.regime(TOKEN_LIFETIME="120")
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 16 defect 5: TOKEN_REFRESH_MARGIN (300 s) above the token's lifetime (120 s) "
-    "makes every call refresh",
-)
 def test_a_token_shorter_lived_than_the_refresh_margin_is_not_refreshed_on_every_call(
     linked, site, django_capture_on_commit_callbacks, eager_tasks
 ):
