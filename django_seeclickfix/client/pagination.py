@@ -37,16 +37,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from ..exceptions import TransientError
+from ..exceptions import NotFound, PageCapReached, TransientError
 from . import parsing
 from .types import Page
 
 logger = logging.getLogger("django_seeclickfix.client")
 
 T = TypeVar("T")
+
+# Live clients report that SeeClickFix serves at most 25 pages of one listing, whatever
+# ``pages`` says; past it a page is a 404, empty, or page 25 again.
+PAGE_CAP = 25
+ONE_SECOND = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -116,24 +121,36 @@ def walk_pages(
     """Pages by ``next_page`` number. Only the first request may be conditional."""
     requested: set[int] = set()
     number = parsing.page_number(params.get("page")) or 1
+    previous: tuple[T, ...] | None = None
     while True:
         requested.add(number)
-        fetched = fetch({**params, "page": number}, len(requested) == 1)
+        try:
+            fetched = fetch({**params, "page": number}, len(requested) == 1)
+        except NotFound as err:
+            if len(requested) == 1:
+                raise
+            raise _cap_reached(where, number) from err
         if fetched.not_modified:
             yield Page.unchanged(number)
             return
         raw_items = items_of(fetched.body, items_key, where)
         info = read_pagination(fetched.body)
+        items = tuple(_parse_all(raw_items, parse, where))
+        if previous is not None and (not raw_items or items == previous):
+            # ``pages`` promised this page, but it is empty or the previous one again: the
+            # service's page cap. Ending here would silently truncate or duplicate.
+            raise _cap_reached(where, number)
+        previous = items
         has_next = info.has_next and bool(raw_items)
         page = Page(
-            items=tuple(_parse_all(raw_items, parse, where)),
+            items=items,
             number=number,
             per_page=info.per_page,
             total_pages=info.pages,
             total_entries=info.entries,
             has_next=has_next,
         )
-        del fetched, raw_items  # hold one page, not the page and the body it came from
+        del fetched, raw_items, items  # hold one page, not the page and the body it came from
         yield page
         del page
         if not has_next:
@@ -149,6 +166,14 @@ def walk_pages(
         on_complete()
 
 
+def _cap_reached(where: str, number: int) -> PageCapReached:
+    return PageCapReached(
+        f"SeeClickFix stopped serving {where} at page {number} (its page cap) although more "
+        "was promised; narrow the filters or walk by update time (iter_updates), which goes on "
+        "past the cap."
+    )
+
+
 @dataclass(frozen=True)
 class _Position:
     """Where the update-time walk reads next: page ``number`` under the lower ``bound``.
@@ -162,6 +187,9 @@ class _Position:
     number: int
     at_bound: frozenset[tuple[Any, datetime]] = frozenset()
     previous_ids: frozenset[Any] | None = None
+    # the previous page (``number - 1``) lay wholly within the bound's second: the walk reads
+    # that second on its own next (see _read_second)
+    whole_second: bool = False
 
 
 @dataclass(frozen=True)
@@ -239,14 +267,42 @@ def walk_updates(
     position = _Position(updated_after, 1)
     run: _Run | None = None
     first = True
+    cap = PAGE_CAP  # lowered when the service stops answering earlier
+    per_page: int | None = None
     while True:
+        if position.whole_second and position.bound is not None:
+            # More issues share the bound's second than a page holds: read it on its own.
+            yield from _read_second(
+                fetch,
+                params,
+                second=_second(position.bound),
+                verify_page=position.number - 1,
+                verify=position.previous_ids or frozenset(),
+                per_page=per_page,
+                items_key=items_key,
+                parse=parse,
+                identity=identity,
+                seen=frozenset(key for key, _stamp in position.at_bound)
+                | (position.previous_ids or frozenset()),
+                where=where,
+            )
+            position = _Position(_second(position.bound) + ONE_SECOND, 1)
         request = dict(params)
         request["page"] = position.number
         if position.bound is not None:
             request["updated_at_after"] = parsing.format_timestamp(position.bound)
         if run is not None and position.number < run.last:
             request["updated_at_before"] = parsing.format_timestamp(run.before)
-        fetched = fetch(request, first)
+        try:
+            fetched = fetch(request, first)
+        except NotFound:
+            if run is None or position.number == 1:
+                raise
+            # A page cap: go on by update time from the last page handed out.
+            logger.info("%s stopped at page %s; going on by update time", where, position.number)
+            cap = min(cap, position.number - 1)
+            position, run = run.resume, None
+            continue
         first = False
         if fetched.not_modified:
             yield Page.unchanged(position.number)
@@ -256,24 +312,23 @@ def walk_updates(
         parsed = _parse_all(raw_items, parse, where)
         page_ids = frozenset(identity(item) for item in parsed)
         stamps = [updated_at(item) for item in parsed]
+        per_page = info.per_page or per_page
         if run is not None and not run.holds(
             position.number, info, len(raw_items), stamps, page_ids
         ):
-            # The listing changed under the offsets: drop this page and go on by update time
-            # from the last page handed out.
+            # The listing changed under the offsets, or a page cap answered (an empty page,
+            # or the previous page again): drop this page, go on by update time from the
+            # last page handed out.
             logger.info("%s changed during the walk; going on by update time", where)
+            if not raw_items or page_ids == run.previous_ids:
+                cap = min(cap, position.number - 1)
             position, run = run.resume, None
             continue
-        if run is None and page_ids and page_ids == position.previous_ids:
-            raise TransientError(
-                f"SeeClickFix's listing for {where} sent the same issues for page "
-                f"{position.number} as for page {position.number - 1}; stopped instead of "
-                "paging on forever."
-            )
-        if run is not None and position.number < run.last:
+        at_cap = run is not None and position.number >= cap and position.number < run.last
+        if run is not None and position.number < run.last and not at_cap:
             has_next = True  # the run's last page is still to come
         else:
-            has_next = info.has_next and bool(raw_items)
+            has_next = (info.has_next or at_cap) and bool(raw_items)
         page = Page(
             items=tuple(
                 item
@@ -288,11 +343,11 @@ def walk_updates(
             complete_before=None if has_next else fetched.server_time,
         )
         following = _following(position, parsed, stamps, page_ids, identity)
-        if run is None and position.number == 1 and has_next:
+        if run is None and position.number == 1 and has_next and cap > 1:
             run = _Run.start(fetched.server_time, info, stamps, following, page_ids)
         elif run is not None:
             run = replace(run, resume=following, previous_ids=page_ids)
-        if run is not None and position.number < run.last:
+        if run is not None and position.number < run.last and not at_cap:
             position = replace(position, number=position.number + 1)
         else:
             position, run = following, None
@@ -312,9 +367,9 @@ def _following(
     page_ids: frozenset[Any],
     identity: Callable[[T], Any],
 ) -> _Position:
-    """The next request by update time: from the page's newest second, page 1 again; or, when
-    the whole page lies within the bound's second, the next page number under the same bound
-    (those pages do not overlap, so what was seen at the bound stays one page's worth)."""
+    """The next request by update time: from the page's newest second, page 1 again. When the
+    whole page lies within the bound's second, ``whole_second``: the walk then reads that
+    second on its own (see :func:`_read_second`) and goes on from the next second."""
     newest = max((stamp for stamp in stamps if stamp is not None), default=None)
     if newest is not None and (position.bound is None or _second(newest) > _second(position.bound)):
         floor = _second(newest)
@@ -324,7 +379,84 @@ def _following(
             if stamp is not None and stamp >= floor
         )
         return _Position(newest, 1, seen)
-    return replace(position, number=position.number + 1, previous_ids=page_ids)
+    return replace(position, number=position.number + 1, previous_ids=page_ids, whole_second=True)
+
+
+def _read_second(
+    fetch: Callable[[dict[str, Any], bool], Fetched],
+    params: Mapping[str, Any],
+    *,
+    second: datetime,
+    verify_page: int,
+    verify: frozenset[Any],
+    per_page: int | None,
+    items_key: str,
+    parse: Callable[[Any], T | None],
+    identity: Callable[[T], Any],
+    seen: frozenset[Any],
+    where: str,
+) -> Iterator[Page[T]]:
+    """Every issue of one ``updated_at`` second that holds more than a page, by page number
+    under the closed range ``[second, second + 1s)``.
+
+    Issues can only leave that range while it is read (a change moves an issue to now, past
+    it), and then its ``entries`` drop; so ``complete``, the offset up to which every issue
+    has been handed out, is moved back by the drop, and the walk reads on from the page that
+    holds it. The first read repeats the page the open listing ended on: the same issues
+    there prove that the offsets had not moved since (one request, the floor without a time
+    the server's clock had passed). ``seen`` drops the issues already handed out."""
+    size = per_page or 1
+    request = {
+        **params,
+        "updated_at_after": parsing.format_timestamp(second),
+        "updated_at_before": parsing.format_timestamp(second + ONE_SECOND),
+    }
+    number = max(1, verify_page)
+    count: int | None = None
+    complete = 0
+    expected: frozenset[Any] | None = verify
+    while True:
+        page_number = complete // size + 1 if count is not None else number
+        fetched = fetch({**request, "page": page_number}, False)
+        raw_items = items_of(fetched.body, items_key, where)
+        info = read_pagination(fetched.body)
+        parsed = _parse_all(raw_items, parse, where)
+        ids = frozenset(identity(item) for item in parsed)
+        entries = info.entries if info.entries is not None else len(parsed)
+        if info.per_page and info.per_page != size:
+            size, count, expected, number = info.per_page, None, None, 1
+            continue
+        if count is None:
+            if page_number != 1 and ids != expected:
+                expected, number = None, 1  # moved since: read the second from its start
+                continue
+            count, complete, expected = entries, (page_number - 1) * size + len(raw_items), None
+        elif entries == count and (page_number - 1) * size <= complete:
+            complete = max(complete, (page_number - 1) * size + len(raw_items))
+        elif entries < count:
+            complete = max(0, min(complete, (page_number - 1) * size) - (count - entries))
+            count = entries
+        else:
+            count, number = None, 1  # an issue came into the second: read it from its start
+        if raw_items == [] and count is not None and complete < count:
+            raise PageCapReached(
+                f"SeeClickFix stopped serving {where} within one second at page {page_number}."
+            )
+        fresh = tuple(item for item in parsed if identity(item) not in seen)
+        seen = seen | ids
+        done = count is not None and complete >= count
+        del fetched, raw_items, parsed
+        if fresh or done:
+            yield Page(
+                items=fresh,
+                number=page_number,
+                per_page=size,
+                total_pages=info.pages,
+                total_entries=info.entries,
+                has_next=True,  # the listing goes on after this second
+            )
+        if done:
+            return
 
 
 def _second(value: datetime) -> datetime:
