@@ -212,6 +212,9 @@ class _Run:
     last: int
     resume: _Position
     previous_ids: frozenset[Any]
+    # the ids handed out by the run (ids only), so that pages read again after the range
+    # lost issues hand out nothing twice
+    seen: frozenset[tuple[Any, datetime | None]] = frozenset()
 
     @classmethod
     def start(
@@ -221,6 +224,7 @@ class _Run:
         stamps: list[datetime | None],
         resume: _Position,
         page_ids: frozenset[Any],
+        versions: frozenset[tuple[Any, datetime | None]],
     ) -> _Run | None:
         """A run after a full page 1, or ``None`` when it cannot be checked (no server time, no
         counts) or page 1 already reaches ``before`` (then there is nothing to run over)."""
@@ -232,7 +236,30 @@ class _Run:
         last = -(-info.entries // info.per_page)
         if last < 2:
             return None
-        return cls(before, info.per_page, info.entries, last, resume, page_ids)
+        return cls(before, info.per_page, info.entries, last, resume, page_ids, versions)
+
+    def shrunk(
+        self, number: int, info: PaginationInfo, size: int, stamps: list[datetime | None]
+    ) -> tuple[_Run, int] | None:
+        """After issues left the range (a change moved them past ``before``): the run with the
+        new count and the page to read next, or ``None`` when that cannot be told.
+
+        ``d`` issues leaving moves every later one at most ``d`` places forward, so pages
+        from the one holding offset ``(number - 1) * per_page - d`` on are read again."""
+        if info.per_page != self.per_page or info.entries is None or size == 0:
+            return None
+        if number < self.last:
+            lost = self.entries - info.entries
+        else:
+            lost = self._below_expected() - _below(stamps, self.before)
+        if lost <= 0:
+            return None
+        entries = self.entries - lost
+        complete = max(0, (number - 1) * self.per_page - lost)
+        last = max(1, -(-entries // self.per_page))
+        again = min(complete // self.per_page + 1, last)
+        shrunk = replace(self, entries=entries, last=last, previous_ids=frozenset())
+        return shrunk, again
 
     def holds(
         self,
@@ -247,8 +274,11 @@ class _Run:
             return False  # another page size, or an issue on two pages: the offsets moved
         if number < self.last:
             return info.entries == self.entries and size == self.per_page
-        below = sum(1 for stamp in stamps if stamp is not None and stamp < self.before)
-        return below == self.entries - (self.last - 1) * self.per_page
+        return _below(stamps, self.before) == self._below_expected()
+
+    def _below_expected(self) -> int:
+        """How many issues of the last page lie below ``before`` while the count holds."""
+        return self.entries - (self.last - 1) * self.per_page
 
 
 def walk_updates(
@@ -317,8 +347,14 @@ def walk_updates(
             position.number, info, len(raw_items), stamps, page_ids
         ):
             # The listing changed under the offsets, or a page cap answered (an empty page,
-            # or the previous page again): drop this page, go on by update time from the
-            # last page handed out.
+            # or the previous page again): drop this page. Issues left the range: read again
+            # from where the first unseen one can be now. Otherwise go on by update time from
+            # the last page handed out.
+            shrunk = run.shrunk(position.number, info, len(raw_items), stamps)
+            if shrunk is not None:
+                run = shrunk[0]
+                position = replace(position, number=shrunk[1])
+                continue
             logger.info("%s changed during the walk; going on by update time", where)
             if not raw_items or page_ids == run.previous_ids:
                 cap = min(cap, position.number - 1)
@@ -333,7 +369,8 @@ def walk_updates(
             items=tuple(
                 item
                 for item, stamp in zip(parsed, stamps, strict=True)
-                if stamp is None or (identity(item), stamp) not in position.at_bound
+                if (stamp is None or (identity(item), stamp) not in position.at_bound)
+                and (run is None or position.number == 1 or (identity(item), stamp) not in run.seen)
             ),
             number=position.number,
             per_page=info.per_page,
@@ -344,9 +381,21 @@ def walk_updates(
         )
         following = _following(position, parsed, stamps, page_ids, identity)
         if run is None and position.number == 1 and has_next and cap > 1:
-            run = _Run.start(fetched.server_time, info, stamps, following, page_ids)
+            run = _Run.start(
+                fetched.server_time,
+                info,
+                stamps,
+                following,
+                page_ids,
+                _versions(parsed, stamps, identity),
+            )
         elif run is not None:
-            run = replace(run, resume=following, previous_ids=page_ids)
+            run = replace(
+                run,
+                resume=following,
+                previous_ids=page_ids,
+                seen=run.seen | _versions(parsed, stamps, identity),
+            )
         if run is not None and position.number < run.last and not at_cap:
             position = replace(position, number=position.number + 1)
         else:
@@ -431,6 +480,10 @@ def _read_second(
                 expected, number = None, 1  # moved since: read the second from its start
                 continue
             count, complete, expected = entries, (page_number - 1) * size + len(raw_items), None
+        elif entries == count and not raw_items:
+            raise PageCapReached(
+                f"SeeClickFix stopped serving {where} within one second at page {page_number}."
+            )
         elif entries == count and (page_number - 1) * size <= complete:
             complete = max(complete, (page_number - 1) * size + len(raw_items))
         elif entries < count:
@@ -438,10 +491,6 @@ def _read_second(
             count = entries
         else:
             count, number = None, 1  # an issue came into the second: read it from its start
-        if raw_items == [] and count is not None and complete < count:
-            raise PageCapReached(
-                f"SeeClickFix stopped serving {where} within one second at page {page_number}."
-            )
         fresh = tuple(item for item in parsed if identity(item) not in seen)
         seen = seen | ids
         done = count is not None and complete >= count
@@ -457,6 +506,16 @@ def _read_second(
             )
         if done:
             return
+
+
+def _below(stamps: list[datetime | None], before: datetime) -> int:
+    return sum(1 for stamp in stamps if stamp is not None and stamp < before)
+
+
+def _versions(
+    parsed: list[T], stamps: list[datetime | None], identity: Callable[[T], Any]
+) -> frozenset[tuple[Any, datetime | None]]:
+    return frozenset((identity(item), stamp) for item, stamp in zip(parsed, stamps, strict=True))
 
 
 def _second(value: datetime) -> datetime:
