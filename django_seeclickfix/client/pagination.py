@@ -398,6 +398,9 @@ def walk_updates(
             )
         if run is not None and position.number < run.last and not at_cap:
             position = replace(position, number=position.number + 1)
+        elif run is not None and not at_cap and _below(stamps, run.before) == len(stamps):
+            # The run read all of [bound, before): what changed since lies at or past before.
+            position, run = _Position(run.before, 1), None
         else:
             position, run = following, None
         del fetched, raw_items, parsed, stamps, following  # hold one page, nothing more
