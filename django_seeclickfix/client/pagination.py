@@ -467,13 +467,25 @@ def _read_second(
     count: int | None = None
     complete = 0
     expected: frozenset[Any] | None = verify
+    reads = 0
+    previous: tuple[int, frozenset[Any]] = (0, frozenset())
     while True:
         page_number = complete // size + 1 if count is not None else number
-        fetched = fetch({**request, "page": page_number}, False)
+        try:
+            fetched = fetch({**request, "page": page_number}, False)
+        except NotFound as err:
+            raise _crowded(where, second, page_number) from err
         raw_items = items_of(fetched.body, items_key, where)
         info = read_pagination(fetched.body)
         parsed = _parse_all(raw_items, parse, where)
         ids = frozenset(identity(item) for item in parsed)
+        reads += 1
+        limit = 2 * (info.entries or 0) + 20  # every read moves on a page or sees one fewer
+        if (ids and previous == (page_number - 1, ids)) or reads > limit:
+            # page n-1 again: a page cap (or a server ignoring ``page``) inside one second;
+            # there is no finer bound to go on by. Or more reads than issues: no progress.
+            raise _crowded(where, second, page_number)
+        previous = (page_number, ids)
         entries = info.entries if info.entries is not None else len(parsed)
         if info.per_page and info.per_page != size:
             size, count, expected, number = info.per_page, None, None, 1
@@ -484,9 +496,7 @@ def _read_second(
                 continue
             count, complete, expected = entries, (page_number - 1) * size + len(raw_items), None
         elif entries == count and not raw_items:
-            raise PageCapReached(
-                f"SeeClickFix stopped serving {where} within one second at page {page_number}."
-            )
+            raise _crowded(where, second, page_number)
         elif entries == count and (page_number - 1) * size <= complete:
             complete = max(complete, (page_number - 1) * size + len(raw_items))
         elif entries < count:
@@ -509,6 +519,14 @@ def _read_second(
             )
         if done:
             return
+
+
+def _crowded(where: str, second: datetime, number: int) -> PageCapReached:
+    return PageCapReached(
+        f"SeeClickFix stopped serving {where} at page {number} of the issues updated in the "
+        f"second {parsing.format_timestamp(second)} (its page cap); more issues share that "
+        "second than the cap lets through. Narrow the listing's filters (place, status)."
+    )
 
 
 def _below(stamps: list[datetime | None], before: datetime) -> int:

@@ -58,15 +58,15 @@ class Listing:
         if self.page_cap and page > self.page_cap:
             if self.page_cap_answer == "404":
                 raise NotFound("Not found on SeeClickFix: GET /issues.", status=404)
-            if self.page_cap_answer == "empty":
-                rows = rows[: (page - 1) * size]  # nothing on this page, counts unchanged
-            else:
+            if self.page_cap_answer == "repeat":
                 page = self.page_cap
         chosen = rows[(page - 1) * size : page * size]
+        if self.page_cap and page > self.page_cap:
+            chosen = []  # "empty": no issues, the counts as before
         body = {
             "metadata": {
                 "pagination": {
-                    "entries": len(rows) if self.page_cap_answer != "empty" else len(rows),
+                    "entries": len(rows),
                     "page": page,
                     "per_page": size,
                     "pages": pages,
@@ -111,4 +111,4 @@ def sync(listing: Listing, mirror: dict[int, datetime], cursor: datetime | None)
 
 
 def same_second(count: int, second: datetime = EPOCH) -> dict[int, datetime]:
-    return {n: second for n in range(1, count + 1)}
+    return dict.fromkeys(range(1, count + 1), second)

@@ -55,3 +55,12 @@ def test_a_plain_listing_past_the_cap_raises_instead_of_truncating(answer):
     with pytest.raises(PageCapReached, match="page cap") as caught:
         list(pages)
     assert isinstance(caught.value, TransientError)
+
+
+@pytest.mark.parametrize("answer", ANSWERS)
+def test_one_second_holding_more_than_the_cap_raises_a_clear_error(answer):
+    listing = Listing(dict.fromkeys(range(1, 31), EPOCH), per_page=3)
+    listing.page_cap, listing.page_cap_answer = 2, answer
+    with pytest.raises(PageCapReached, match="Narrow the listing's filters"):
+        sync(listing, {}, BEFORE)
+    assert len(listing.requests) < 10

@@ -3,21 +3,22 @@ by update time leaves the mirror equal to the service once changes stop (issue 1
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from .listing_service import EPOCH, Listing, sync
 
-listings = st.lists(st.integers(min_value=0, max_value=6), min_size=0, max_size=160)
+listings = st.lists(st.integers(min_value=0, max_value=12), min_size=0, max_size=160)
 changes = st.lists(
     st.tuples(st.integers(min_value=0, max_value=40), st.integers(min_value=1, max_value=160)),
     max_size=12,
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(
     seconds=listings,
     changed=changes,
@@ -30,6 +31,8 @@ changes = st.lists(
 def test_the_mirror_equals_the_service_after_the_changes_stop(
     seconds, changed, per_page, cap, answer, send_date, passes
 ):
+    # more issues in one second than the cap lets through is PageCapReached (tested apart)
+    assume(not cap or max(Counter(seconds).values(), default=0) <= cap * per_page)
     listing = Listing(
         {n + 1: EPOCH + timedelta(seconds=s) for n, s in enumerate(sorted(seconds))},
         per_page=per_page,
