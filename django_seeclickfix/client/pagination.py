@@ -467,7 +467,7 @@ def _read_second(
     count: int | None = None
     complete = 0
     expected: frozenset[Any] | None = verify
-    reads = 0
+    reads = limit = 0
     previous: tuple[int, frozenset[Any]] = (0, frozenset())
     while True:
         page_number = complete // size + 1 if count is not None else number
@@ -480,7 +480,8 @@ def _read_second(
         parsed = _parse_all(raw_items, parse, where)
         ids = frozenset(identity(item) for item in parsed)
         reads += 1
-        limit = 2 * (info.entries or 0) + 20  # every read moves on a page or sees one fewer
+        # every read moves on a page or sees at least one issue fewer
+        limit = max(limit, 2 * (info.entries or 0) + 20)
         if (ids and previous == (page_number - 1, ids)) or reads > limit:
             # page n-1 again: a page cap (or a server ignoring ``page``) inside one second;
             # there is no finer bound to go on by. Or more reads than issues: no progress.
