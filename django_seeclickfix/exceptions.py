@@ -128,6 +128,12 @@ class TransientError(SeeClickFixError):
         return f"{type(self).__name__}(status={self.status!r}, message={self.message!r})"
 
 
+class PageCapReached(TransientError):
+    """A listing stopped answering past a page (SeeClickFix serves about 25 pages of one
+    listing, whatever ``pages`` says) and the walk cannot go on by update time. Narrow the
+    filters, or use ``iter_updates``/``issue_pages(updated_after=...)``, which resume past it."""
+
+
 class ReauthRequired(SeeClickFixError):
     """The link cannot be used until its user connects SeeClickFix again.
 
@@ -215,6 +221,7 @@ __all__ = [
     "LinkRefused",
     "NotFound",
     "OAuthError",
+    "PageCapReached",
     "PermissionDenied",
     "RateLimited",
     "ReauthRequired",

@@ -37,16 +37,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from ..exceptions import TransientError
+from ..exceptions import NotFound, PageCapReached, TransientError
 from . import parsing
 from .types import Page
 
 logger = logging.getLogger("django_seeclickfix.client")
 
 T = TypeVar("T")
+
+# Live clients report that SeeClickFix serves at most 25 pages of one listing, whatever
+# ``pages`` says; past it a page is a 404, empty, or page 25 again.
+PAGE_CAP = 25
+ONE_SECOND = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -116,24 +121,36 @@ def walk_pages(
     """Pages by ``next_page`` number. Only the first request may be conditional."""
     requested: set[int] = set()
     number = parsing.page_number(params.get("page")) or 1
+    previous: tuple[T, ...] | None = None
     while True:
         requested.add(number)
-        fetched = fetch({**params, "page": number}, len(requested) == 1)
+        try:
+            fetched = fetch({**params, "page": number}, len(requested) == 1)
+        except NotFound as err:
+            if len(requested) == 1:
+                raise
+            raise _cap_reached(where, number) from err
         if fetched.not_modified:
             yield Page.unchanged(number)
             return
         raw_items = items_of(fetched.body, items_key, where)
         info = read_pagination(fetched.body)
+        items = tuple(_parse_all(raw_items, parse, where))
+        if previous is not None and (not raw_items or items == previous):
+            # ``pages`` promised this page, but it is empty or the previous one again: the
+            # service's page cap. Ending here would silently truncate or duplicate.
+            raise _cap_reached(where, number)
+        previous = items
         has_next = info.has_next and bool(raw_items)
         page = Page(
-            items=tuple(_parse_all(raw_items, parse, where)),
+            items=items,
             number=number,
             per_page=info.per_page,
             total_pages=info.pages,
             total_entries=info.entries,
             has_next=has_next,
         )
-        del fetched, raw_items  # hold one page, not the page and the body it came from
+        del fetched, raw_items, items  # hold one page, not the page and the body it came from
         yield page
         del page
         if not has_next:
@@ -149,6 +166,14 @@ def walk_pages(
         on_complete()
 
 
+def _cap_reached(where: str, number: int) -> PageCapReached:
+    return PageCapReached(
+        f"SeeClickFix stopped serving {where} at page {number} (its page cap) although more "
+        "was promised; narrow the filters or walk by update time (iter_updates), which goes on "
+        "past the cap."
+    )
+
+
 @dataclass(frozen=True)
 class _Position:
     """Where the update-time walk reads next: page ``number`` under the lower ``bound``.
@@ -162,6 +187,9 @@ class _Position:
     number: int
     at_bound: frozenset[tuple[Any, datetime]] = frozenset()
     previous_ids: frozenset[Any] | None = None
+    # the previous page (``number - 1``) lay wholly within the bound's second: the walk reads
+    # that second on its own next (see _read_second)
+    whole_second: bool = False
 
 
 @dataclass(frozen=True)
@@ -184,6 +212,9 @@ class _Run:
     last: int
     resume: _Position
     previous_ids: frozenset[Any]
+    # the ids handed out by the run (ids only), so that pages read again after the range
+    # lost issues hand out nothing twice
+    seen: frozenset[tuple[Any, datetime | None]] = frozenset()
 
     @classmethod
     def start(
@@ -193,6 +224,7 @@ class _Run:
         stamps: list[datetime | None],
         resume: _Position,
         page_ids: frozenset[Any],
+        versions: frozenset[tuple[Any, datetime | None]],
     ) -> _Run | None:
         """A run after a full page 1, or ``None`` when it cannot be checked (no server time, no
         counts) or page 1 already reaches ``before`` (then there is nothing to run over)."""
@@ -204,7 +236,30 @@ class _Run:
         last = -(-info.entries // info.per_page)
         if last < 2:
             return None
-        return cls(before, info.per_page, info.entries, last, resume, page_ids)
+        return cls(before, info.per_page, info.entries, last, resume, page_ids, versions)
+
+    def shrunk(
+        self, number: int, info: PaginationInfo, size: int, stamps: list[datetime | None]
+    ) -> tuple[_Run, int] | None:
+        """After issues left the range (a change moved them past ``before``): the run with the
+        new count and the page to read next, or ``None`` when that cannot be told.
+
+        ``d`` issues leaving moves every later one at most ``d`` places forward, so pages
+        from the one holding offset ``(number - 1) * per_page - d`` on are read again."""
+        if info.per_page != self.per_page or info.entries is None or size == 0:
+            return None
+        if number < self.last:
+            lost = self.entries - info.entries
+        else:
+            lost = self._below_expected() - _below(stamps, self.before)
+        if lost <= 0:
+            return None
+        entries = self.entries - lost
+        complete = max(0, (number - 1) * self.per_page - lost)
+        last = max(1, -(-entries // self.per_page))
+        again = min(complete // self.per_page + 1, last)
+        shrunk = replace(self, entries=entries, last=last, previous_ids=frozenset())
+        return shrunk, again
 
     def holds(
         self,
@@ -219,8 +274,11 @@ class _Run:
             return False  # another page size, or an issue on two pages: the offsets moved
         if number < self.last:
             return info.entries == self.entries and size == self.per_page
-        below = sum(1 for stamp in stamps if stamp is not None and stamp < self.before)
-        return below == self.entries - (self.last - 1) * self.per_page
+        return _below(stamps, self.before) == self._below_expected()
+
+    def _below_expected(self) -> int:
+        """How many issues of the last page lie below ``before`` while the count holds."""
+        return self.entries - (self.last - 1) * self.per_page
 
 
 def walk_updates(
@@ -239,14 +297,42 @@ def walk_updates(
     position = _Position(updated_after, 1)
     run: _Run | None = None
     first = True
+    cap = PAGE_CAP  # lowered when the service stops answering earlier
+    per_page: int | None = None
     while True:
+        if position.whole_second and position.bound is not None:
+            # More issues share the bound's second than a page holds: read it on its own.
+            yield from _read_second(
+                fetch,
+                params,
+                second=_second(position.bound),
+                verify_page=position.number - 1,
+                verify=position.previous_ids or frozenset(),
+                per_page=per_page,
+                items_key=items_key,
+                parse=parse,
+                identity=identity,
+                seen=frozenset(key for key, _stamp in position.at_bound)
+                | (position.previous_ids or frozenset()),
+                where=where,
+            )
+            position = _Position(_second(position.bound) + ONE_SECOND, 1)
         request = dict(params)
         request["page"] = position.number
         if position.bound is not None:
             request["updated_at_after"] = parsing.format_timestamp(position.bound)
         if run is not None and position.number < run.last:
             request["updated_at_before"] = parsing.format_timestamp(run.before)
-        fetched = fetch(request, first)
+        try:
+            fetched = fetch(request, first)
+        except NotFound:
+            if run is None or position.number == 1:
+                raise
+            # A page cap: go on by update time from the last page handed out.
+            logger.info("%s stopped at page %s; going on by update time", where, position.number)
+            cap = min(cap, position.number - 1)
+            position, run = run.resume, None
+            continue
         first = False
         if fetched.not_modified:
             yield Page.unchanged(position.number)
@@ -256,29 +342,35 @@ def walk_updates(
         parsed = _parse_all(raw_items, parse, where)
         page_ids = frozenset(identity(item) for item in parsed)
         stamps = [updated_at(item) for item in parsed]
+        per_page = info.per_page or per_page
         if run is not None and not run.holds(
             position.number, info, len(raw_items), stamps, page_ids
         ):
-            # The listing changed under the offsets: drop this page and go on by update time
-            # from the last page handed out.
+            # The listing changed under the offsets, or a page cap answered (an empty page,
+            # or the previous page again): drop this page. Issues left the range: read again
+            # from where the first unseen one can be now. Otherwise go on by update time from
+            # the last page handed out.
+            shrunk = run.shrunk(position.number, info, len(raw_items), stamps)
+            if shrunk is not None:
+                run = shrunk[0]
+                position = replace(position, number=shrunk[1])
+                continue
             logger.info("%s changed during the walk; going on by update time", where)
+            if not raw_items or page_ids == run.previous_ids:
+                cap = min(cap, position.number - 1)
             position, run = run.resume, None
             continue
-        if run is None and page_ids and page_ids == position.previous_ids:
-            raise TransientError(
-                f"SeeClickFix's listing for {where} sent the same issues for page "
-                f"{position.number} as for page {position.number - 1}; stopped instead of "
-                "paging on forever."
-            )
-        if run is not None and position.number < run.last:
+        at_cap = run is not None and position.number >= cap and position.number < run.last
+        if run is not None and position.number < run.last and not at_cap:
             has_next = True  # the run's last page is still to come
         else:
-            has_next = info.has_next and bool(raw_items)
+            has_next = (info.has_next or at_cap) and bool(raw_items)
         page = Page(
             items=tuple(
                 item
                 for item, stamp in zip(parsed, stamps, strict=True)
-                if stamp is None or (identity(item), stamp) not in position.at_bound
+                if (stamp is None or (identity(item), stamp) not in position.at_bound)
+                and (run is None or position.number == 1 or (identity(item), stamp) not in run.seen)
             ),
             number=position.number,
             per_page=info.per_page,
@@ -288,12 +380,27 @@ def walk_updates(
             complete_before=None if has_next else fetched.server_time,
         )
         following = _following(position, parsed, stamps, page_ids, identity)
-        if run is None and position.number == 1 and has_next:
-            run = _Run.start(fetched.server_time, info, stamps, following, page_ids)
+        if run is None and position.number == 1 and has_next and cap > 1:
+            run = _Run.start(
+                fetched.server_time,
+                info,
+                stamps,
+                following,
+                page_ids,
+                _versions(parsed, stamps, identity),
+            )
         elif run is not None:
-            run = replace(run, resume=following, previous_ids=page_ids)
-        if run is not None and position.number < run.last:
+            run = replace(
+                run,
+                resume=following,
+                previous_ids=page_ids,
+                seen=run.seen | _versions(parsed, stamps, identity),
+            )
+        if run is not None and position.number < run.last and not at_cap:
             position = replace(position, number=position.number + 1)
+        elif run is not None and not at_cap and _below(stamps, run.before) == len(stamps):
+            # The run read all of [bound, before): what changed since lies at or past before.
+            position, run = _Position(run.before, 1), None
         else:
             position, run = following, None
         del fetched, raw_items, parsed, stamps, following  # hold one page, nothing more
@@ -312,9 +419,9 @@ def _following(
     page_ids: frozenset[Any],
     identity: Callable[[T], Any],
 ) -> _Position:
-    """The next request by update time: from the page's newest second, page 1 again; or, when
-    the whole page lies within the bound's second, the next page number under the same bound
-    (those pages do not overlap, so what was seen at the bound stays one page's worth)."""
+    """The next request by update time: from the page's newest second, page 1 again. When the
+    whole page lies within the bound's second, ``whole_second``: the walk then reads that
+    second on its own (see :func:`_read_second`) and goes on from the next second."""
     newest = max((stamp for stamp in stamps if stamp is not None), default=None)
     if newest is not None and (position.bound is None or _second(newest) > _second(position.bound)):
         floor = _second(newest)
@@ -324,7 +431,113 @@ def _following(
             if stamp is not None and stamp >= floor
         )
         return _Position(newest, 1, seen)
-    return replace(position, number=position.number + 1, previous_ids=page_ids)
+    return replace(position, number=position.number + 1, previous_ids=page_ids, whole_second=True)
+
+
+def _read_second(
+    fetch: Callable[[dict[str, Any], bool], Fetched],
+    params: Mapping[str, Any],
+    *,
+    second: datetime,
+    verify_page: int,
+    verify: frozenset[Any],
+    per_page: int | None,
+    items_key: str,
+    parse: Callable[[Any], T | None],
+    identity: Callable[[T], Any],
+    seen: frozenset[Any],
+    where: str,
+) -> Iterator[Page[T]]:
+    """Every issue of one ``updated_at`` second that holds more than a page, by page number
+    under the closed range ``[second, second + 1s)``.
+
+    Issues can only leave that range while it is read (a change moves an issue to now, past
+    it), and then its ``entries`` drop; so ``complete``, the offset up to which every issue
+    has been handed out, is moved back by the drop, and the walk reads on from the page that
+    holds it. The first read repeats the page the open listing ended on: the same issues
+    there prove that the offsets had not moved since (one request, the floor without a time
+    the server's clock had passed). ``seen`` drops the issues already handed out."""
+    size = per_page or 1
+    request = {
+        **params,
+        "updated_at_after": parsing.format_timestamp(second),
+        "updated_at_before": parsing.format_timestamp(second + ONE_SECOND),
+    }
+    number = max(1, verify_page)
+    count: int | None = None
+    complete = 0
+    expected: frozenset[Any] | None = verify
+    reads = limit = 0
+    previous: tuple[int, frozenset[Any]] = (0, frozenset())
+    while True:
+        page_number = complete // size + 1 if count is not None else number
+        try:
+            fetched = fetch({**request, "page": page_number}, False)
+        except NotFound as err:
+            raise _crowded(where, second, page_number) from err
+        raw_items = items_of(fetched.body, items_key, where)
+        info = read_pagination(fetched.body)
+        parsed = _parse_all(raw_items, parse, where)
+        ids = frozenset(identity(item) for item in parsed)
+        reads += 1
+        # every read moves on a page or sees at least one issue fewer
+        limit = max(limit, 2 * (info.entries or 0) + 20)
+        if (ids and previous == (page_number - 1, ids)) or reads > limit:
+            # page n-1 again: a page cap (or a server ignoring ``page``) inside one second;
+            # there is no finer bound to go on by. Or more reads than issues: no progress.
+            raise _crowded(where, second, page_number)
+        previous = (page_number, ids)
+        entries = info.entries if info.entries is not None else len(parsed)
+        if info.per_page and info.per_page != size:
+            size, count, expected, number = info.per_page, None, None, 1
+            continue
+        if count is None:
+            if page_number != 1 and ids != expected:
+                expected, number = None, 1  # moved since: read the second from its start
+                continue
+            count, complete, expected = entries, (page_number - 1) * size + len(raw_items), None
+        elif entries == count and not raw_items:
+            raise _crowded(where, second, page_number)
+        elif entries == count and (page_number - 1) * size <= complete:
+            complete = max(complete, (page_number - 1) * size + len(raw_items))
+        elif entries < count:
+            complete = max(0, min(complete, (page_number - 1) * size) - (count - entries))
+            count = entries
+        else:
+            count, number = None, 1  # an issue came into the second: read it from its start
+        fresh = tuple(item for item in parsed if identity(item) not in seen)
+        seen = seen | ids
+        done = count is not None and complete >= count
+        del fetched, raw_items, parsed
+        if fresh or done:
+            yield Page(
+                items=fresh,
+                number=page_number,
+                per_page=size,
+                total_pages=info.pages,
+                total_entries=info.entries,
+                has_next=True,  # the listing goes on after this second
+            )
+        if done:
+            return
+
+
+def _crowded(where: str, second: datetime, number: int) -> PageCapReached:
+    return PageCapReached(
+        f"SeeClickFix stopped serving {where} at page {number} of the issues updated in the "
+        f"second {parsing.format_timestamp(second)} (its page cap); more issues share that "
+        "second than the cap lets through. Narrow the listing's filters (place, status)."
+    )
+
+
+def _below(stamps: list[datetime | None], before: datetime) -> int:
+    return sum(1 for stamp in stamps if stamp is not None and stamp < before)
+
+
+def _versions(
+    parsed: list[T], stamps: list[datetime | None], identity: Callable[[T], Any]
+) -> frozenset[tuple[Any, datetime | None]]:
+    return frozenset((identity(item), stamp) for item, stamp in zip(parsed, stamps, strict=True))
 
 
 def _second(value: datetime) -> datetime:

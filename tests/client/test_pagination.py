@@ -176,21 +176,34 @@ def test_an_issue_changing_mid_walk_is_not_skipped(rsps, client):
     assert seen == [1, 2, 3, 4, 2]
 
 
-def test_a_page_within_one_second_pages_on_under_the_same_bound(rsps, client):
+def test_a_page_within_one_second_reads_that_second_under_a_closed_range(rsps, client):
     same = "2024-01-01T10:00:00Z"
+    first_two = [issue_json(1, same), issue_json(2, same)]
+
+    def of_three(body):
+        body["metadata"]["pagination"]["entries"] = 3
+        return body
+
     serve(
         rsps,
         "/profile/issues",
         [
-            (200, issues_page([issue_json(1, same), issue_json(2, same)], next_page=2), {}),
-            (200, issues_page([issue_json(3, same)], page=2), {}),
+            (200, of_three(issues_page(first_two, next_page=2, per_page=2)), {}),
+            (200, of_three(issues_page(first_two, next_page=2, per_page=2)), {}),
+            (200, of_three(issues_page([issue_json(3, same)], page=2, per_page=2)), {}),
+            (200, issues_page([], per_page=2), {}),
         ],
     )
     since = datetime(2024, 1, 1, 10, tzinfo=UTC)
     assert [i.id for i in client.iter_my_issues(since)] == [1, 2, 3]
-    assert [(query(c)["updated_at_after"], query(c)["page"]) for c in rsps.calls] == [
-        ("2024-01-01T10:00:00Z", "1"),
-        ("2024-01-01T10:00:00Z", "2"),
+    assert [
+        (query(c)["updated_at_after"], query(c).get("updated_at_before"), query(c)["page"])
+        for c in rsps.calls
+    ] == [
+        ("2024-01-01T10:00:00Z", None, "1"),
+        ("2024-01-01T10:00:00Z", "2024-01-01T10:00:01Z", "1"),
+        ("2024-01-01T10:00:00Z", "2024-01-01T10:00:01Z", "2"),
+        ("2024-01-01T10:00:01Z", None, "1"),
     ]
 
 

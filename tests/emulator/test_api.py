@@ -35,6 +35,7 @@ def utc(text: str) -> datetime:
 
 
 def test_pagination_metadata_exactly_as_documented(scf_emulator, http):
+    scf_emulator.configure(anonymous_per_page=100)
     first = get(http, scf_emulator, "/issues", per_page=100).json()["metadata"]["pagination"]
     entries = first["entries"]
     assert first["page"] == 1
@@ -54,6 +55,9 @@ def test_pagination_metadata_exactly_as_documented(scf_emulator, http):
 
 
 def test_per_page_is_capped_and_read_back(scf_emulator, http):
+    anonymous = get(http, scf_emulator, "/issues", per_page=100).json()["metadata"]["pagination"]
+    assert anonymous["per_page"] == 20
+    scf_emulator.configure(anonymous_per_page=100)
     meta = get(http, scf_emulator, "/issues", per_page=500).json()["metadata"]["pagination"]
     assert meta["per_page"] == 100
     details = get(http, scf_emulator, "/issues", per_page=100, details="true").json()

@@ -134,12 +134,21 @@ def parse_issue_query(ctx: Context, params: dict[str, str]) -> IssueQuery:
     return query
 
 
-def page_params(params: dict[str, str], details: bool) -> tuple[int, int]:
+def page_params(params: dict[str, str], largest: int) -> tuple[int, int]:
     per_page = _int(params.get("per_page"), DEFAULT_PER_PAGE)
     if per_page < 1:
         per_page = DEFAULT_PER_PAGE
-    per_page = min(per_page, MAX_PER_PAGE_DETAILS if details else MAX_PER_PAGE)
-    return max(1, _int(params.get("page"), 1)), per_page
+    return max(1, _int(params.get("page"), 1)), min(per_page, largest)
+
+
+def largest_page(ctx: Context, details: bool) -> int:
+    """The page size the caller may have: 100 with a user's token, 20 anonymously or with
+    ``details=true`` (``anonymous_per_page``)."""
+    if details:
+        return min(MAX_PER_PAGE_DETAILS, ctx.behaviour.anonymous_per_page)
+    if ctx.user is None:
+        return ctx.behaviour.anonymous_per_page
+    return MAX_PER_PAGE
 
 
 def paginated(
@@ -152,9 +161,19 @@ def paginated(
     details: bool = False,
 ) -> Response:
     params = ctx.request.query
-    page, per_page = page_params(params, details)
+    page, per_page = page_params(params, largest_page(ctx, details))
+    cap = ctx.behaviour.page_cap
+    past_cap = bool(cap) and page > cap
+    if past_cap and ctx.behaviour.page_cap_answer == "404":
+        return not_found()
+    if past_cap and ctx.behaviour.page_cap_answer == "repeat":
+        page = cap
     start = (page - 1) * per_page
-    chosen = items[start : start + per_page]
+    chosen = (
+        []
+        if past_cap and ctx.behaviour.page_cap_answer == "empty"
+        else items[start : start + per_page]
+    )
     body = {
         "errors": ctx.shapes.list_errors(),
         "metadata": {

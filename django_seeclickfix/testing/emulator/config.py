@@ -12,6 +12,8 @@ from typing import Any, Literal
 InvalidTokenBehaviour = Literal["401", "403", "anonymous"]
 INVALID_TOKEN_BEHAVIOURS: tuple[str, ...] = ("401", "403", "anonymous")
 VALIDATION_ERROR_SHAPES: tuple[str, ...] = ("errors_list", "errors", "flat")
+# What a listing answers for a page past ``page_cap``: a 404, an empty page, or page_cap again.
+PAGE_CAP_ANSWERS: tuple[str, ...] = ("404", "empty", "repeat")
 
 
 @dataclass
@@ -40,6 +42,14 @@ class Behaviour:
     require_user_agent: bool = True
     validation_error_shape: str = "errors_list"
     count_not_modified: bool = True  # whether a 304 uses up rate limit
+    # Live clients report at most 25 pages of a listing whatever ``pages`` says; what lies past
+    # it is unknown, so the default is the answer a client notices least (page 25 again).
+    # ``page_cap=0`` serves every page.
+    page_cap: int = 25
+    page_cap_answer: str = "repeat"
+    # The real service serves anonymous listings (and ``details=true`` for everyone) at most
+    # 20 per page, whatever ``per_page`` asks.
+    anonymous_per_page: int = 20
     quirks: Quirks = field(default_factory=Quirks)
 
     def reset(self) -> None:
@@ -54,7 +64,11 @@ class Behaviour:
         for name, value in changes.items():
             if name not in names:
                 raise ValueError(f"unknown emulator setting {name!r}; known: {sorted(names)}")
-            setattr(self, name, str(value) if name == "invalid_token_behaviour" else value)
+            if name in ("invalid_token_behaviour", "page_cap_answer"):
+                value = str(value)
+            elif name in ("page_cap", "anonymous_per_page"):
+                value = int(value)
+            setattr(self, name, value)
         quirk_names = {f.name for f in fields(Quirks)}
         for name, value in quirk_changes.items():
             if name not in quirk_names:
@@ -73,6 +87,13 @@ class Behaviour:
                 f"validation_error_shape must be one of {VALIDATION_ERROR_SHAPES}, "
                 f"got {self.validation_error_shape!r}"
             )
+
+        if self.page_cap_answer not in PAGE_CAP_ANSWERS:
+            raise ValueError(
+                f"page_cap_answer must be one of {PAGE_CAP_ANSWERS}, got {self.page_cap_answer!r}"
+            )
+        if self.page_cap < 0 or self.anonymous_per_page < 1:
+            raise ValueError("page_cap must be 0 (off) or more, anonymous_per_page 1 or more")
 
     def describe(self) -> dict[str, Any]:
         return asdict(self)
