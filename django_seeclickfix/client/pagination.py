@@ -52,6 +52,9 @@ T = TypeVar("T")
 # ``pages`` says; past it a page is a 404, empty, or page 25 again.
 PAGE_CAP = 25
 ONE_SECOND = timedelta(seconds=1)
+# How often a crowded second is read again from its start (an issue came into it, the page
+# size changed) before the walk gives up on a listing that does not settle.
+MAX_RESTARTS = 3
 
 
 @dataclass(frozen=True)
@@ -316,7 +319,10 @@ def walk_updates(
                 | (position.previous_ids or frozenset()),
                 where=where,
             )
-            position = _Position(_second(position.bound) + ONE_SECOND, 1)
+            after = _next_second(position.bound)
+            if after is None:
+                return  # the last second a timestamp can hold: nothing can come after it
+            position = _Position(after, 1)
         request = dict(params)
         request["page"] = position.number
         if position.bound is not None:
@@ -370,7 +376,7 @@ def walk_updates(
                 item
                 for item, stamp in zip(parsed, stamps, strict=True)
                 if (stamp is None or (identity(item), stamp) not in position.at_bound)
-                and (run is None or position.number == 1 or (identity(item), stamp) not in run.seen)
+                and (run is None or (identity(item), stamp) not in run.seen)
             ),
             number=position.number,
             per_page=info.per_page,
@@ -379,7 +385,7 @@ def walk_updates(
             has_next=has_next,
             complete_before=None if has_next else fetched.server_time,
         )
-        following = _following(position, parsed, stamps, page_ids, identity)
+        following = _following(position, parsed, stamps, page_ids, identity, where)
         if run is None and position.number == 1 and has_next and cap > 1:
             run = _Run.start(
                 fetched.server_time,
@@ -418,11 +424,20 @@ def _following(
     stamps: list[datetime | None],
     page_ids: frozenset[Any],
     identity: Callable[[T], Any],
+    where: str,
 ) -> _Position:
     """The next request by update time: from the page's newest second, page 1 again. When the
     whole page lies within the bound's second, ``whole_second``: the walk then reads that
     second on its own (see :func:`_read_second`) and goes on from the next second."""
     newest = max((stamp for stamp in stamps if stamp is not None), default=None)
+    if newest is not None and position.bound is not None and newest < _second(position.bound):
+        # Nothing at or past the bound: the server ignored ``updated_at_after``, and reading
+        # it second by second would never end.
+        raise TransientError(
+            f"SeeClickFix's listing for {where} ignored updated_at_after "
+            f"{parsing.format_timestamp(position.bound)} (its newest issue is older); stopped "
+            "instead of paging on forever."
+        )
     if newest is not None and (position.bound is None or _second(newest) > _second(position.bound)):
         floor = _second(newest)
         seen = frozenset(
@@ -458,16 +473,15 @@ def _read_second(
     there prove that the offsets had not moved since (one request, the floor without a time
     the server's clock had passed). ``seen`` drops the issues already handed out."""
     size = per_page or 1
-    request = {
-        **params,
-        "updated_at_after": parsing.format_timestamp(second),
-        "updated_at_before": parsing.format_timestamp(second + ONE_SECOND),
-    }
+    request = {**params, "updated_at_after": parsing.format_timestamp(second)}
+    end = _next_second(second)
+    if end is not None:
+        request["updated_at_before"] = parsing.format_timestamp(end)
     number = max(1, verify_page)
     count: int | None = None
     complete = 0
     expected: frozenset[Any] | None = verify
-    reads = limit = 0
+    restarts = stalls = 0
     previous: tuple[int, frozenset[Any]] = (0, frozenset())
     while True:
         page_number = complete // size + 1 if count is not None else number
@@ -479,22 +493,25 @@ def _read_second(
         info = read_pagination(fetched.body)
         parsed = _parse_all(raw_items, parse, where)
         ids = frozenset(identity(item) for item in parsed)
-        reads += 1
-        # every read moves on a page or sees at least one issue fewer
-        limit = max(limit, 2 * (info.entries or 0) + 20)
-        if (ids and previous == (page_number - 1, ids)) or reads > limit:
+        if ids and previous == (page_number - 1, ids):
             # page n-1 again: a page cap (or a server ignoring ``page``) inside one second;
-            # there is no finer bound to go on by. Or more reads than issues: no progress.
+            # there is no finer bound to go on by.
             raise _crowded(where, second, page_number)
         previous = (page_number, ids)
         entries = info.entries if info.entries is not None else len(parsed)
+        state = (count, complete)
+        restart = False
         if info.per_page and info.per_page != size:
-            size, count, expected, number = info.per_page, None, None, 1
+            size, count, expected = info.per_page, None, None
+            restart = page_number != 1  # a page 1 starts the second under any page size
+        elif count is None and page_number != 1 and ids != expected:
+            expected, restart = None, True  # moved since: read the second from its start
+        if restart:
+            number, restarts = 1, restarts + 1
+            if restarts > MAX_RESTARTS:
+                raise _unsettled(where, second)
             continue
         if count is None:
-            if page_number != 1 and ids != expected:
-                expected, number = None, 1  # moved since: read the second from its start
-                continue
             count, complete, expected = entries, (page_number - 1) * size + len(raw_items), None
         elif entries == count and not raw_items:
             raise _crowded(where, second, page_number)
@@ -505,6 +522,12 @@ def _read_second(
             count = entries
         else:
             count, number = None, 1  # an issue came into the second: read it from its start
+            restarts += 1
+        # Every read moves on a page, sees an issue fewer or starts the second again; a server
+        # whose answers do none of these (a short page, the same answer again) is not followed.
+        stalls = stalls + 1 if (count, complete) == state else 0
+        if stalls > 1 or restarts > MAX_RESTARTS:
+            raise _unsettled(where, second)
         fresh = tuple(item for item in parsed if identity(item) not in seen)
         seen = seen | ids
         done = count is not None and complete >= count
@@ -520,6 +543,14 @@ def _read_second(
             )
         if done:
             return
+
+
+def _unsettled(where: str, second: datetime) -> TransientError:
+    return TransientError(
+        f"SeeClickFix's listing for {where} did not settle while the issues updated in the "
+        f"second {parsing.format_timestamp(second)} were read (its counts and pages disagree, "
+        "or it kept changing); stopped instead of paging on forever."
+    )
 
 
 def _crowded(where: str, second: datetime, number: int) -> PageCapReached:
@@ -542,3 +573,11 @@ def _versions(
 
 def _second(value: datetime) -> datetime:
     return value.replace(microsecond=0)
+
+
+def _next_second(value: datetime) -> datetime | None:
+    """The start of the second after ``value``'s, or ``None`` past the last one there is."""
+    try:
+        return _second(value) + ONE_SECOND
+    except OverflowError:
+        return None

@@ -78,6 +78,12 @@ def _usable_id(raw: Any) -> int | None:
 # on SQLite, a DataError on PostgreSQL), ratings beyond 32 bits and reporters beyond 64 bits.
 @example(pages=[[{"id": 2**63}, {"id": 7}]])
 @example(pages=[[{"id": 8, "rating": 2**40, "reporter": {"id": 2**64}}]])
+@example(
+    pages=[
+        [{"id": 1, "updated_at": "9999-12-31T23:59:59Z"}],
+        [{"id": 1, "updated_at": "9999-12-31T23:59:59Z"}],
+    ]
+)
 def test_odd_issue_fields_never_make_the_database_refuse_a_page(account, pages):
     script = [Answer(200, {}, _page(items, n, len(pages))) for n, items in enumerate(pages, 1)]
     transport = ScriptedTransport(script)
