@@ -107,7 +107,7 @@ def _provider_apps() -> list[Any]:
 def _social_app_in_database() -> bool:
     """Whether a SocialApp for this provider exists; ``False`` when the database cannot be read
     yet (before ``migrate``), so the warning errs on the side of being shown."""
-    from allauth.socialaccount.models import SocialApp
+    from allauth.socialaccount.models import SocialApp  # deferred: checks load before models
 
     try:
         return bool(SocialApp.objects.filter(provider=PROVIDER_ID).exists())
@@ -292,7 +292,7 @@ def _site_domain() -> str | None:
     """The sites framework's current domain, when the redirect URI is built from it."""
     if "django.contrib.sites" not in settings.INSTALLED_APPS:
         return None
-    from django.contrib.sites.models import Site
+    from django.contrib.sites.models import Site  # deferred: only when sites is installed
 
     try:
         return str(Site.objects.get_current().domain)
@@ -315,7 +315,7 @@ def _redirect_root() -> str | None:
     domain = _site_domain()
     if domain is None:
         return None
-    from allauth.account import app_settings as account_settings
+    from allauth.account import app_settings as account_settings  # deferred: reads settings
 
     return f"{account_settings.DEFAULT_HTTP_PROTOCOL}://{domain}"
 

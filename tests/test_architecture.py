@@ -175,7 +175,7 @@ def test_every_deferred_import_says_what_it_avoids():
             said = "#" in lines[line] or lines[above].strip().startswith("#")
             if not said:
                 silent.append(f"{path.relative_to(ROOT.parent)}:{line + 1}")
-    assert sorted(set(silent)) == []
+    assert sorted(set(silent)) == [], "\n".join(sorted(set(silent)))
 
 
 def _third_party_deferred(module: str) -> list[Import]:

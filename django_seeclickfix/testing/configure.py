@@ -58,7 +58,7 @@ def project_redirect_uris(site_url: str) -> list[str]:
 
 def register_project_uris(emulator: Emulator | RemoteEmulator, site_url: str) -> None:
     """Let both built-in emulator apps send the browser back to this project."""
-    from .emulator import CODE_APP_ID, IMPLICIT_APP_ID
+    from .emulator import CODE_APP_ID, IMPLICIT_APP_ID  # deferred: the emulator needs werkzeug
 
     for uri in project_redirect_uris(site_url):
         for client_id in (CODE_APP_ID, IMPLICIT_APP_ID):

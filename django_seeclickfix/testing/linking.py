@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 if TYPE_CHECKING:
-    from ..models import SeeClickFixAccount  # deferred: models need Django's app registry
+    from ..models import SeeClickFixAccount
     from .emulator import Emulator
 
 
@@ -29,7 +29,7 @@ def link_user(
 ) -> SeeClickFixAccount:
     from django.urls import reverse  # deferred: the plugin imports this in every pytest run
 
-    from ..models import SeeClickFixAccount
+    from ..models import SeeClickFixAccount  # deferred: models need Django's app registry
 
     client.force_login(user)
     started = client.post(reverse("seeclickfix_login"), {"process": "connect"})

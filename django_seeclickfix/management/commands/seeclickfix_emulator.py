@@ -21,7 +21,7 @@ from ...testing.emulator.cli import add_arguments, emulator_from_options, serve
 def project_uris() -> list[str]:
     """This project's callback and relay URIs, or none when the site root is not set yet."""
     from ...allauth_provider.flow import site_root  # deferred: it loads allauth's provider
-    from ...testing.configure import project_redirect_uris
+    from ...testing.configure import project_redirect_uris  # deferred: as the line above
 
     try:
         return project_redirect_uris(site_root())
