@@ -193,6 +193,8 @@ class _Position:
     # the previous page (``number - 1``) lay wholly within the bound's second: the walk reads
     # that second on its own next (see _read_second)
     whole_second: bool = False
+    # the page read under ``bound`` held only older issues: the server ignores the filter
+    ignored_bound: bool = False
 
 
 @dataclass(frozen=True)
@@ -303,6 +305,12 @@ def walk_updates(
     cap = PAGE_CAP  # lowered when the service stops answering earlier
     per_page: int | None = None
     while True:
+        if position.ignored_bound and position.bound is not None:
+            raise TransientError(
+                f"SeeClickFix's listing for {where} ignored updated_at_after "
+                f"{parsing.format_timestamp(position.bound)} (its newest issue is older); "
+                "stopped instead of paging on forever."
+            )
         if position.whole_second and position.bound is not None:
             # More issues share the bound's second than a page holds: read it on its own.
             yield from _read_second(
@@ -385,7 +393,7 @@ def walk_updates(
             has_next=has_next,
             complete_before=None if has_next else fetched.server_time,
         )
-        following = _following(position, parsed, stamps, page_ids, identity, where)
+        following = _following(position, parsed, stamps, page_ids, identity)
         if run is None and position.number == 1 and has_next and cap > 1:
             run = _Run.start(
                 fetched.server_time,
@@ -424,20 +432,15 @@ def _following(
     stamps: list[datetime | None],
     page_ids: frozenset[Any],
     identity: Callable[[T], Any],
-    where: str,
 ) -> _Position:
     """The next request by update time: from the page's newest second, page 1 again. When the
     whole page lies within the bound's second, ``whole_second``: the walk then reads that
     second on its own (see :func:`_read_second`) and goes on from the next second."""
     newest = max((stamp for stamp in stamps if stamp is not None), default=None)
     if newest is not None and position.bound is not None and newest < _second(position.bound):
-        # Nothing at or past the bound: the server ignored ``updated_at_after``, and reading
-        # it second by second would never end.
-        raise TransientError(
-            f"SeeClickFix's listing for {where} ignored updated_at_after "
-            f"{parsing.format_timestamp(position.bound)} (its newest issue is older); stopped "
-            "instead of paging on forever."
-        )
+        # Nothing at or past the bound: the server ignored ``updated_at_after``; reading on
+        # second by second would never end.
+        return replace(position, ignored_bound=True)
     if newest is not None and (position.bound is None or _second(newest) > _second(position.bound)):
         floor = _second(newest)
         seen = frozenset(
@@ -498,8 +501,15 @@ def _read_second(
             # there is no finer bound to go on by.
             raise _crowded(where, second, page_number)
         previous = (page_number, ids)
-        entries = info.entries if info.entries is not None else len(parsed)
         state = (count, complete)
+        if info.entries is None:
+            # No counts: the second holds what has been read, and more while the listing
+            # says it goes on.
+            more = 1 if info.has_next and raw_items else 0
+            entries = (page_number - 1) * size + len(raw_items) + more
+            count = entries if count is not None else None
+        else:
+            entries = info.entries
         restart = False
         if info.per_page and info.per_page != size:
             size, count, expected = info.per_page, None, None

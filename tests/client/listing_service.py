@@ -27,6 +27,8 @@ class Listing:
     page_cap: int = 0
     page_cap_answer: str = "404"
     send_date: bool = True
+    send_entries: bool = True
+    ignore_after: bool = False  # a broken server: updated_at_after has no effect
     now: datetime = EPOCH + timedelta(hours=1)
     tick: timedelta = timedelta(milliseconds=300)
     before_request: Callable[[int], None] = lambda _n: None
@@ -45,7 +47,7 @@ class Listing:
         self.before_request(len(self.requests))
         self.requests.append(dict(params))
         self.now += self.tick
-        after = _time(params.get("updated_at_after"))
+        after = None if self.ignore_after else _time(params.get("updated_at_after"))
         before = _time(params.get("updated_at_before"))
         rows = sorted(
             (stamp, issue_id)
@@ -75,6 +77,8 @@ class Listing:
             },
             "issues": [{"id": i, "updated_at": s.isoformat()} for s, i in chosen],
         }
+        if not self.send_entries:
+            del body["metadata"]["pagination"]["entries"]
         served = self.now.replace(microsecond=0) - timedelta(seconds=1)
         return Fetched(False, body, server_time=served if self.send_date else None)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta, timezone
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import pytest
 
@@ -333,8 +333,14 @@ def _peak_while_iterating(rsps, pages, same_second=False):
     for served in range(pages):
         stamp = "2024-01-01T00:00:00Z" if same_second else f"2024-01-01T00:{served:02d}:00Z"
         issues = [issue_json(1000 * served + i, stamp, description="x" * 200) for i in range(100)]
-        page = served + 1 if same_second else 1
-        bodies.append(json.dumps(issues_page(issues, page, 2 if served + 1 < pages else None)))
+        more = served + 1 < pages
+        if same_second:  # one listing of pages * 100 issues, all updated in one second
+            page = issues_page(issues, served + 1, served + 2 if more else None)
+            page["metadata"]["pagination"].update(entries=100 * pages, pages=pages)
+        else:  # each page is page 1 of what is newer than the previous page
+            page = issues_page(issues, 1, 2 if more else None)
+        bodies.append(json.dumps(page))
+    after_the_second = json.dumps(issues_page([]))
     served_bodies = iter(bodies)
 
     def reply(request):
@@ -343,7 +349,12 @@ def _peak_while_iterating(rsps, pages, same_second=False):
         rsps.calls.reset()
         for registered in rsps.registered():
             registered.calls.reset()
-        return 200, {}, next(served_bodies)
+        if not same_second:
+            return 200, {}, next(served_bodies)
+        query = dict(parse_qsl(urlsplit(request.url).query))
+        if query.get("updated_at_after", "") > "2024-01-01T00:00:00Z":
+            return 200, {}, after_the_second
+        return 200, {}, bodies[int(query.get("page", 1)) - 1]
 
     rsps.add_callback("GET", f"{API}/profile/issues", callback=reply)
     scf = SeeClickFixClient(BASE, BearerAuth("t"), budget=Unlimited(), etag_store=MemoryEtagStore())

@@ -7,6 +7,8 @@ from datetime import timedelta
 
 import pytest
 
+from django_seeclickfix.exceptions import TransientError
+
 from .listing_service import EPOCH, Listing, same_second, sync
 
 BEFORE = EPOCH - timedelta(seconds=5)
@@ -69,3 +71,22 @@ def test_many_changes_at_every_request_lose_nothing_within_two_passes():
     listing.before_request = lambda n: None
     sync(listing, mirror, cursor)
     assert mirror == listing.stamps
+
+
+@pytest.mark.parametrize(("count", "per_page"), [(21, 20), (250, 20), (250, 100)])
+def test_without_counts_a_crowded_second_is_read_to_its_end(count, per_page):
+    listing = Listing(same_second(count), per_page=per_page, send_date=False, send_entries=False)
+    mirror: dict[int, object] = {}
+    sync(listing, mirror, BEFORE)
+    assert mirror == listing.stamps
+    assert len(listing.requests) <= minimum(count, per_page) + 3
+
+
+def test_a_server_ignoring_updated_at_after_is_not_followed_second_by_second():
+    # every answer starts at the oldest issue, whatever the bound: paging on by the second
+    # would never end
+    stamps = {i: EPOCH + timedelta(seconds=i % 2) for i in range(1, 41)}
+    listing = Listing(stamps, per_page=20, send_date=False, ignore_after=True)
+    with pytest.raises(TransientError, match="ignored updated_at_after"):
+        sync(listing, {}, BEFORE)
+    assert len(listing.requests) < 10
