@@ -9,7 +9,6 @@ from email.utils import format_datetime
 
 import pytest
 import requests
-import responses
 
 from django_seeclickfix import __version__
 from django_seeclickfix.client import (
@@ -294,6 +293,9 @@ def test_streaming_body_past_the_deadline(rsps, monkeypatch):
         scf.list_emails()
 
 
-def test_responses_module_is_what_intercepts():
-    # Guard: these tests must never reach a real host.
-    assert responses.mock is not None
+def test_an_unregistered_url_is_refused_by_responses_not_sent(rsps):
+    # Guard: a call these tests forgot to register must fail here, never reach a real host.
+    with pytest.raises(TransientError) as caught:
+        make_client().list_emails()
+    assert "Connection refused by Responses" in str(caught.value.__cause__)
+    assert len(rsps.calls) == 1
