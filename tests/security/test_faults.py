@@ -311,7 +311,11 @@ REFRESH_FAULTS = {
 }
 
 
-@pytest.mark.parametrize(("regime", "token", "fault"), sorted(REFRESH_FAULTS), ids="-".join)
+@pytest.mark.parametrize(
+    ("regime", "token", "fault"),
+    sorted(REFRESH_FAULTS),
+    ids=["-".join(case) for case in sorted(REFRESH_FAULTS)],
+)
 def test_a_refresh_that_times_out_ends_complete_or_visible_and_then_recovers(
     linked, reauth_signals, regime, token, fault
 ):
