@@ -10,7 +10,14 @@ import pytest
 from django_seeclickfix.testing import emulator_settings, use_emulator
 
 
+# Run in a pytest of its own so the order is the file's, whatever this suite's selection or order.
+# The middle test proves the checks see a dirty emulator (the session server keeps it dirty).
+RESET_TESTS = """
+from urllib.request import urlopen
+
+
 def test_a_test_may_change_everything(scf_emulator):
+    urlopen(f"{scf_emulator.url}/api/v2/issues").close()
     scf_emulator.add_issue("newcomer", summary="left behind")
     scf_emulator.faults.add("/", "error")
     scf_emulator.set_rate_limit(1, 60)
@@ -18,13 +25,37 @@ def test_a_test_may_change_everything(scf_emulator):
     scf_emulator.advance(3600)
 
 
+def state(emulator):
+    return (
+        any(i.summary == "left behind" for i in emulator.state.issues.values()),
+        len(emulator.faults) > 0,
+        emulator.limiter.enabled,
+        emulator.behaviour.moderate_comments,
+        emulator.clock.offset != 0,
+        emulator.requests() != [],
+    )
+
+
+def test_the_session_server_alone_keeps_the_changes(scf_emulator_server):
+    assert state(scf_emulator_server) == (True,) * 6
+
+
 def test_the_next_test_gets_a_fresh_emulator(scf_emulator):
-    assert not any(i.summary == "left behind" for i in scf_emulator.state.issues.values())
-    assert len(scf_emulator.faults) == 0
-    assert not scf_emulator.limiter.enabled
-    assert scf_emulator.behaviour.moderate_comments is False
-    assert scf_emulator.clock.offset == 0
-    assert scf_emulator.requests() == []
+    assert state(scf_emulator) == (False,) * 6
+"""
+
+
+def test_each_test_gets_a_fresh_emulator(tmp_path):
+    (tmp_path / "test_reset.py").write_text(RESET_TESTS)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:django"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 passed" in result.stdout
 
 
 def test_settings_fixture_points_django_at_the_emulator(scf_emulator_settings):
