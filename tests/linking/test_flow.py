@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -12,7 +11,6 @@ from django.contrib.auth import get_user_model
 from django.test import override_settings
 from django.urls import reverse
 
-from django_seeclickfix.allauth_provider import flow
 from django_seeclickfix.models import SeeClickFixAccount
 from django_seeclickfix.signals import account_linked
 
@@ -319,70 +317,6 @@ def test_missing_or_forged_state_makes_no_token_request(client, ada, mocked, sta
     assert response.status_code == 400
     assert_secure_headers(response)
     assert "invalid or has expired" in response.content.decode()
-    assert not calls_to(mocked, TOKEN_URL)
-    assert_nothing_linked()
-
-
-def test_replayed_state_is_refused(client, ada, mocked):
-    client.force_login(ada)
-    mock_scf(mocked)
-    _, params = start(client)
-    assert callback(client, params["state"]).status_code == 302
-    token_calls = len(calls_to(mocked, TOKEN_URL))
-    assert callback(client, params["state"]).status_code == 400
-    assert len(calls_to(mocked, TOKEN_URL)) == token_calls
-
-
-def test_expired_state_is_refused(client, ada, mocked, monkeypatch):
-    client.force_login(ada)
-    mock_scf(mocked)
-    with scf_settings(STATE_MAX_AGE=60):
-        _, params = start(client)
-        real = time.time
-        monkeypatch.setattr(flow.time, "time", lambda: real() + 61)
-        response = callback(client, params["state"])
-    assert response.status_code == 400
-    assert not calls_to(mocked, TOKEN_URL)
-    assert_nothing_linked()
-
-
-def test_state_from_another_session_is_refused(client, ada, mocked):
-    from django.test import Client
-
-    client.force_login(ada)
-    mock_scf(mocked)
-    _, params = start(client)
-    other = Client()
-    other.force_login(ada)
-    response = callback(other, params["state"])
-    assert response.status_code == 400
-    assert not calls_to(mocked, TOKEN_URL)
-
-
-def test_state_bound_to_the_user_who_started(client, ada, bob, mocked):
-    client.force_login(ada)
-    mock_scf(mocked)
-    _, params = start(client)
-    session_states = client.session["socialaccount_states"]
-    client.force_login(bob)  # same browser, another user now
-    session = client.session
-    session["socialaccount_states"] = session_states
-    session.save()
-    response = callback(client, params["state"])
-    assert response.status_code == 400
-    assert not calls_to(mocked, TOKEN_URL)
-    assert_nothing_linked()
-
-
-def test_flow_started_against_another_environment_cannot_complete(client, ada, mocked):
-    client.force_login(ada)
-    mock_scf(mocked)
-    with scf_settings(ENVIRONMENT="test"):
-        _, params = start(client)
-    assert params["redirect_uri"] == CALLBACK_URI
-    response = callback(client, params["state"])  # now configured for production
-    assert response.status_code == 400
-    assert "another SeeClickFix environment" in response.content.decode()
     assert not calls_to(mocked, TOKEN_URL)
     assert_nothing_linked()
 

@@ -145,6 +145,7 @@ def test_state_is_bound_to_the_configuration_it_started_under(
         with scf_settings(**change):
             response = finish_at(client, endpoint, params["state"])
     assert response.status_code == 400
+    assert "another SeeClickFix environment" in response.content.decode()
     assert_secure_headers(response)
     assert nothing_sent(mocked)
     assert links() == 0
@@ -250,17 +251,19 @@ def test_relay_error_consumes_the_state_and_sends_nothing(client, ada, mocked, e
     assert links() == 0
 
 
-def test_relay_replay_after_a_successful_link_is_refused(client, ada, mocked):
+@pytest.mark.parametrize("endpoint", ["callback", "relay"])
+def test_replay_after_a_successful_link_is_refused(client, ada, mocked, endpoint):
     client.force_login(ada)
-    implicit_scf(mocked)
-    with provider_apps(secret=""):
+    answer_both_flows(mocked)
+    with flow_apps(endpoint):
         _, params = start(client)
-        assert finish_at(client, "relay", params["state"]).status_code == 302
+        assert finish_at(client, endpoint, params["state"]).status_code == 302
+        linked_token = SeeClickFixAccount.objects.get().access_token
         sent = len(mocked.calls)
-        replay = finish_at(client, "relay", params["state"], access_token="attacker-token")
+        replay = finish_at(client, endpoint, params["state"], access_token="attacker-token")
     assert replay.status_code == 400
     assert len(mocked.calls) == sent
-    assert SeeClickFixAccount.objects.get().access_token == "implicit-at"
+    assert SeeClickFixAccount.objects.get().access_token == linked_token
 
 
 # --- PKCE --------------------------------------------------------------------------------------
