@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 import pytest
 from allauth.socialaccount.models import SocialAccount, SocialToken
+from django.contrib.sessions.backends.db import SessionStore
 from django.db import connection
 from django.test import override_settings
 
@@ -325,3 +326,35 @@ def test_the_apps_token_is_in_no_log(client, emulator, ada, caplog):
     assert "SeeClickFix sign-in refused: the token was issued to another app" in logged
     for secret in (good["access_token"], stolen.access_token, revoked["access_token"]):
         assert secret not in logged
+
+
+def test_a_login_that_needs_allauths_signup_form_keeps_only_the_sealed_token(
+    client, emulator, django_user_model, django_capture_on_commit_callbacks, published
+):
+    """The emulator's resident signs up with an address a site user already has: allauth asks
+    for its signup form (a pending signup in the session) instead of linking anything."""
+    resident = emulator.user("resident")
+    django_user_model.objects.create_user("taken", email=resident.email, password="pw")
+    fragment = implicit_token(emulator)
+    response = provider_token(client, fragment["access_token"])
+    assert response.status_code == 401, response.content
+    flows = {flow["id"]: flow for flow in response.json()["data"]["flows"]}
+    assert flows["provider_signup"]["is_pending"] is True
+    assert_nothing_linked()
+    # The app's session (its session token is the session key) holds the pending signup.
+    session = SessionStore(session_key=response.json()["meta"]["session_token"]).load()
+    assert "socialaccount_sociallogin" in session
+    assert fragment["access_token"] not in json.dumps(session, default=str)
+    # The app completes allauth's signup form: the link is stored then, as in the browser.
+    with django_capture_on_commit_callbacks(execute=True):
+        done = client.post(
+            "/_allauth/app/v1/auth/provider/signup",
+            json.dumps({"email": "rita@city.example", "username": "rita"}),
+            content_type="application/json",
+            HTTP_X_SESSION_TOKEN=response.json()["meta"]["session_token"],
+        )
+    assert done.status_code == 200, done.content
+    account = SeeClickFixAccount.objects.get()
+    assert account.user.username == "rita"
+    assert account.access_token == fragment["access_token"]
+    assert published == [("django_seeclickfix.tasks.sync_account", [account.pk])]
