@@ -274,10 +274,11 @@ SETTINGS: dict[str, Setting] = {
     "IMPLICIT_AUDIENCE_CHECK": Setting(
         "required",
         _choice(AUDIENCE_CHECKS),
-        "Implicit flow: how a token from the redirect is proven to be this app's (Doorkeeper's "
-        "/oauth/token/info). 'required': no answer, a 404 or an answer without the application "
-        "refuses the sign-in; 'when_available': only a token info naming another app refuses "
-        "(for a server without token info, at the price of token substitution).",
+        "Implicit flow and mobile apps' provider tokens: how a token this site did not request "
+        "itself is proven to be this app's (Doorkeeper's /oauth/token/info). 'required': no "
+        "answer, a 404 or an answer without the application refuses the sign-in; "
+        "'when_available': only a token info naming another app refuses (for a server without "
+        "token info, at the price of token substitution).",
     ),
     "PKCE": Setting(True, _boolean, "Send PKCE (S256) with the authorization-code flow."),
     "STATE_MAX_AGE": Setting(

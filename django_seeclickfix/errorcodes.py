@@ -20,6 +20,7 @@ E_ENVIRONMENT = "seeclickfix_environment"
 # Stopped by the OAuth flow (allauth_provider/).
 E_STATE = "seeclickfix_state"
 E_TOKEN = "seeclickfix_token"  # noqa: S105 (an error code)
+E_AUDIENCE = "seeclickfix_audience"
 E_PROFILE = "seeclickfix_profile"
 E_LOGIN_REQUIRED = "seeclickfix_login_required"
 E_METHOD = "seeclickfix_post_required"
@@ -35,6 +36,10 @@ MESSAGES: dict[str, Any] = {
         "This sign-in was started against another SeeClickFix environment. Please start again."
     ),
     E_TOKEN: _("SeeClickFix did not complete the sign-in. Please try again in a moment."),
+    E_AUDIENCE: _(
+        "This SeeClickFix token was issued to another app, so nothing was connected. Sign in "
+        "with SeeClickFix again from this site or its own app."
+    ),
     E_PROFILE: _(
         "SeeClickFix did not confirm who you are, so nothing was connected. Please try again."
     ),
@@ -63,6 +68,7 @@ def message_for(code: str) -> Any:
 
 
 __all__ = [
+    "E_AUDIENCE",
     "E_BY_EMAIL",
     "E_CANCELLED",
     "E_ENVIRONMENT",

@@ -53,6 +53,9 @@ logger = logging.getLogger(__name__)
 
 # Set on the request while the OAuth views run allauth's pipeline (inside their transaction).
 IN_FLOW_ATTRIBUTE = "_seeclickfix_in_flow"
+# Set on a SocialLogin whose link is already stored (a provider-token sign-in links while
+# allauth saves, inside one transaction): the signals that follow have nothing left to do.
+LINKED_ATTRIBUTE = "_seeclickfix_linked"
 
 
 def check_can_link(
@@ -222,6 +225,8 @@ def link_from_sociallogin(request: HttpRequest | None, sociallogin: SocialLogin)
     """Link from allauth's ``SocialLogin`` (its token holds the sealed bundle)."""
     if sociallogin.account.provider != PROVIDER_ID or sociallogin.token is None:
         return
+    if getattr(sociallogin, LINKED_ATTRIBUTE, False):
+        return
     user = sociallogin.user
     if user is None or user.pk is None or sociallogin.account.pk is None:
         return
@@ -304,6 +309,7 @@ def queue_sync(account_pk: int) -> None:
 
 __all__ = [
     "IN_FLOW_ATTRIBUTE",
+    "LINKED_ATTRIBUTE",
     "check_can_link",
     "link_account",
     "link_from_sociallogin",

@@ -45,6 +45,7 @@ from ..client.client import SeeClickFixClient
 from ..client.oauth import MAX_EXPIRES_IN, TokenResponse
 from ..conf import app_settings
 from ..errorcodes import (
+    E_AUDIENCE,
     E_CANCELLED,
     E_ENVIRONMENT,
     E_LOGIN_REQUIRED,
@@ -55,7 +56,14 @@ from ..errorcodes import (
     E_TOKEN,
     message_for,
 )
-from ..exceptions import LinkRefused, SeeClickFixError, TokenDecryptionError, TransientError
+from ..exceptions import (
+    APIError,
+    LinkRefused,
+    ReauthRequired,
+    SeeClickFixError,
+    TokenDecryptionError,
+    TransientError,
+)
 from ..fields import decrypt, encrypt
 from ..linking import IN_FLOW_ATTRIBUTE, check_can_link
 from ..oauth_app import oauth_client
@@ -312,6 +320,49 @@ def fetch_profile(access_token: str) -> dict[str, Any]:
     return raw
 
 
+def check_audience(
+    provider: SeeClickFixProvider, access_token: str
+) -> tuple[str | None, dict[str, Any]]:
+    """Whether a token that did not come from our own token request is this app's: the refusal
+    code (``None`` when it may be used) and SeeClickFix's token info (``{}`` when unknown).
+
+    A token from the implicit flow (the relay's fragment, or a mobile app's provider-token
+    sign-in) may have been issued to another app (token substitution): it must be ours
+    according to SeeClickFix's token info. With IMPLICIT_AUDIENCE_CHECK ``"required"`` (the
+    default) a token whose application cannot be learned is refused; with
+    ``"when_available"`` only a token known to be another app's is."""
+    required = app_settings.IMPLICIT_AUDIENCE_CHECK == "required"
+    try:
+        info = oauth_client(provider.app).token_info(access_token)
+    except ReauthRequired:
+        logger.info("SeeClickFix sign-in stopped: SeeClickFix does not accept the token")
+        return E_TOKEN, {}
+    except SeeClickFixError as err:
+        if isinstance(err, APIError) and err.status == 404 and not required:
+            return None, {}  # no token-info endpoint at this host, and the site accepts that
+        logger.warning(
+            "SeeClickFix sign-in stopped: token info failed (%s, status %s); the implicit flow "
+            'needs it while SEECLICKFIX["IMPLICIT_AUDIENCE_CHECK"] is "required".',
+            type(err).__name__,
+            getattr(err, "status", None),
+        )
+        return E_TOKEN, {}
+    application = info.get("application")
+    uid = application.get("uid") if isinstance(application, dict) else None
+    if uid is None:
+        if not required:
+            return None, info
+        logger.warning(
+            "SeeClickFix sign-in refused: token info does not name the application, so the "
+            'token cannot be proven to be this app\'s (SEECLICKFIX["IMPLICIT_AUDIENCE_CHECK"]).'
+        )
+        return E_TOKEN, {}
+    if str(uid) != provider.app.client_id:
+        logger.warning("SeeClickFix sign-in refused: the token was issued to another app")
+        return E_AUDIENCE, {}
+    return None, info
+
+
 def finish(
     request: HttpRequest,
     provider: SeeClickFixProvider,
@@ -413,6 +464,7 @@ def token_from_fragment(fields: Mapping[str, str]) -> TokenResponse | None:
 __all__ = [
     "CALLBACK_URL_NAME",
     "RELAY_URL_NAME",
+    "check_audience",
     "flow_for",
     "redirect_uri",
     "secure_flow",

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from ..conf import app_settings
 from ..provider_id import PROVIDER_ID, social_uid
 from .flow import start_authorization
+from .token_login import verify_token
 
 
 class SeeClickFixProviderAccount(ProviderAccount):  # type: ignore[misc]
@@ -32,6 +33,9 @@ class SeeClickFixProvider(OAuth2Provider):  # type: ignore[misc]
     package = "django_seeclickfix.allauth_provider"
     account_class = SeeClickFixProviderAccount
     supports_redirect = True
+    # allauth headless's provider token: a mobile app signs in with the token it got from
+    # SeeClickFix's implicit flow (token_login.py).
+    supports_token_authentication = True
 
     @property
     def oauth2_adapter_class(self) -> Any:
@@ -54,6 +58,9 @@ class SeeClickFixProvider(OAuth2Provider):  # type: ignore[misc]
         **kwargs: Any,
     ) -> HttpResponse:
         return start_authorization(self, request, process, next_url=next_url, data=data, **kwargs)
+
+    def verify_token(self, request: HttpRequest, token: dict[str, Any]) -> Any:
+        return verify_token(self, request, token)
 
     def extract_uid(self, data: dict[str, Any]) -> str:
         return social_uid(int(data["id"]), app_settings.ENVIRONMENT)

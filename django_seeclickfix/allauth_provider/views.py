@@ -19,10 +19,7 @@ from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views import View
 
-from ..conf import app_settings
 from ..errorcodes import E_CANCELLED, E_STATE, E_TOKEN
-from ..exceptions import APIError, SeeClickFixError
-from ..oauth_app import oauth_client
 from ..provider_id import PROVIDER_ID
 from . import flow
 from .provider import SeeClickFixProvider
@@ -153,44 +150,10 @@ class RelayView(View):
         token = flow.token_from_fragment(request.POST)
         if token is None:
             return flow.fail(request, provider, E_TOKEN, state=state)
-        refused = _check_audience(provider, token.access_token)
+        refused, _ = flow.check_audience(provider, token.access_token)
         if refused:
             return flow.fail(request, provider, refused, state=state)
         return flow.finish(request, provider, state, token)
-
-
-def _check_audience(provider: SeeClickFixProvider, access_token: str) -> str | None:
-    """A token from the fragment may have been issued to another app (token substitution): it
-    must be ours according to SeeClickFix's token info. With IMPLICIT_AUDIENCE_CHECK
-    ``"required"`` (the default) a token whose application cannot be learned is refused; with
-    ``"when_available"`` only a token known to be another app's is."""
-    required = app_settings.IMPLICIT_AUDIENCE_CHECK == "required"
-    try:
-        info = oauth_client(provider.app).token_info(access_token)
-    except SeeClickFixError as err:
-        if isinstance(err, APIError) and err.status == 404 and not required:
-            return None  # no token-info endpoint at this host, and the site accepts that
-        logger.warning(
-            "SeeClickFix sign-in stopped: token info failed (%s, status %s); the implicit flow "
-            'needs it while SEECLICKFIX["IMPLICIT_AUDIENCE_CHECK"] is "required".',
-            type(err).__name__,
-            getattr(err, "status", None),
-        )
-        return E_TOKEN
-    application = info.get("application")
-    uid = application.get("uid") if isinstance(application, dict) else None
-    if uid is None:
-        if not required:
-            return None
-        logger.warning(
-            "SeeClickFix sign-in refused: token info does not name the application, so the "
-            'token cannot be proven to be this app\'s (SEECLICKFIX["IMPLICIT_AUDIENCE_CHECK"]).'
-        )
-        return E_TOKEN
-    if str(uid) != provider.app.client_id:
-        logger.warning("SeeClickFix sign-in refused: the token was issued to another app")
-        return E_TOKEN
-    return None
 
 
 oauth2_login = OAuth2LoginView.adapter_view(SeeClickFixOAuth2Adapter)
