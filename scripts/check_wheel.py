@@ -24,6 +24,7 @@ def main(path: str) -> int:
         "migrations": sum("/migrations/" in n for n in names),
         "templates": sum("/templates/" in n for n in names),
         "static": sum("/static/" in n for n in names),
+        "catalogues": sorted(n.split("/")[2] for n in names if n.endswith("/django.mo")),
     }
     print(f"{path}: all {len(tracked)} tracked package files present, py.typed included; {kinds}")
     return 0

@@ -3,6 +3,8 @@
 import os
 from urllib.parse import urlsplit
 
+import django
+
 SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
@@ -11,6 +13,10 @@ TIME_ZONE = "UTC"
 ROOT_URLCONF = "tests.urls"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 SITE_ID = 1
+if django.VERSION >= (6, 1):
+    # Django 6.1 configures mail through MAILERS and deprecates EMAIL_BACKEND (allauth mails on
+    # sign-up); the test runner swaps in its in-memory backend either way.
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
 
 
 def _database() -> dict[str, object]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import django
 from django.utils.translation import gettext_lazy as _
 
 from django_seeclickfix.beat import beat_schedule
@@ -174,7 +175,12 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 
-EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+# allauth mails on sign-up; the console is enough for a demo. Django 6.1 replaced EMAIL_BACKEND
+# with MAILERS (the old setting warns there).
+if django.VERSION >= (6, 1):
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 
 LOGGING = {
     "version": 1,

@@ -135,3 +135,29 @@ def test_unreadable_rows_are_reported_by_id_and_fail_the_command(accounts):
 def test_batch_size_must_be_positive():
     with pytest.raises(CommandError):
         run("--batch-size", "0")
+
+
+def test_a_long_run_reports_progress_by_count(accounts):
+    count_only = ("--batch-size", "2", "--progress-seconds", "3600")
+    with override_settings(SEECLICKFIX={"TOKEN_KEYS": [NEW, OLD]}):
+        lines = run(*count_only, "--progress-every", "2", "--dry-run").splitlines()
+        assert lines[:2] == [
+            "checked 2 / 6 accounts (would re-encrypt so far: 2)",
+            "checked 4 / 6 accounts (would re-encrypt so far: 4)",
+        ]
+        assert lines[2].startswith("would re-encrypt 5 account(s)")  # no "6 / 6": the summary
+        lines = run(*count_only, "--progress-every", "3").splitlines()
+        assert lines[0] == "checked 4 / 6 accounts (re-encrypted so far: 4)"
+        assert len(lines) == 2
+
+
+def test_verbosity_0_prints_nothing_but_still_rotates(accounts):
+    with override_settings(SEECLICKFIX={"TOKEN_KEYS": [NEW, OLD]}):
+        out = run("--batch-size", "1", "--progress-every", "1", "--verbosity", "0")
+        assert out == ""
+        assert "re-encrypted 0 account(s); 5 already under the first key" in run()
+
+
+def test_progress_every_must_be_positive():
+    with pytest.raises(CommandError, match="--progress-every"):
+        run("--progress-every", "0")
