@@ -96,7 +96,7 @@ def test_catalogues_hold_every_message_of_the_package(tmp_path: Path) -> None:
     """makemessages on a copy of the package: a message in the code or templates that a
     catalogue lacks (or a changed one) comes back untranslated and fails here."""
     if shutil.which("xgettext") is None or shutil.which("msgmerge") is None:
-        pytest.skip("GNU gettext is not installed (Debian: apt-get install gettext)")
+        pytest.fail("GNU gettext is not installed (Debian: apt-get install gettext)")
     copy = tmp_path / "django_seeclickfix"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     args = [f"-l{language}" for language in LANGUAGES]
