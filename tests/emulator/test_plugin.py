@@ -9,7 +9,6 @@ import pytest
 
 from django_seeclickfix.testing import emulator_settings, use_emulator
 
-
 # Run in a pytest of its own so the order is the file's, whatever this suite's selection or order.
 # The middle test proves the checks see a dirty emulator (the session server keeps it dirty).
 RESET_TESTS = """
