@@ -15,6 +15,7 @@ import requests
 
 from django_seeclickfix.testing.contracts import (
     CONTRACTS,
+    Contract,
     Result,
     Target,
     format_report,
@@ -31,7 +32,7 @@ DOORKEEPER_REDIRECT = "http://127.0.0.1:9/contract/callback"
 DOORKEEPER_CAPABILITIES = frozenset({"user", "bearer", "client", "browser"})
 
 RESULTS = pytest.StashKey[list[Result]]()
-LIVE_DESELECTED = pytest.StashKey[Counter[str]]()
+LIVE_DESELECTED = pytest.StashKey[list[tuple[Contract, str]]]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -41,7 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "(SEECLICKFIX_LIVE_TESTS=1, docs/contracts.md)",
     )
     config.stash[RESULTS] = []
-    config.stash[LIVE_DESELECTED] = Counter()
+    config.stash[LIVE_DESELECTED] = []
 
 
 def live_reason(contract_name: str, environ: os._Environ[str] | dict[str, str]) -> str | None:
@@ -56,16 +57,17 @@ def live_reason(contract_name: str, environ: os._Environ[str] | dict[str, str]) 
     return f"they need what the live host cannot give a test ({reason})" if reason else None
 
 
+@pytest.hookimpl(trylast=True)  # after -k and -m: count only what they kept
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     left: list[pytest.Item] = []
-    reasons: Counter[str] = config.stash[LIVE_DESELECTED]
     for item in items:
         if item.get_closest_marker("live_contract") is None:
             continue
-        reason = live_reason(item.callspec.params["contract"].name, os.environ)  # type: ignore[attr-defined]
+        contract = item.callspec.params["contract"]  # type: ignore[attr-defined]
+        reason = live_reason(contract.name, os.environ)
         if reason:
             left.append(item)
-            reasons[reason] += 1
+            config.stash[LIVE_DESELECTED].append((contract, reason))
     if left:
         config.hook.pytest_deselected(items=left)
         gone = set(map(id, left))
@@ -75,13 +77,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, config: pytest.Config
 ) -> None:
-    for reason, count in config.stash[LIVE_DESELECTED].items():
+    deselected = config.stash[LIVE_DESELECTED]
+    for reason, count in Counter(reason for _, reason in deselected).items():
         terminalreporter.write_line(f"{count} live contract(s) deselected: {reason}.")
     live = [r for r in config.stash[RESULTS] if r.target == "live"]
     if live:
         base_url = live_env.live_target(os.environ).base_url
         terminalreporter.write_sep("=", "SeeClickFix contract report (paste into an issue)")
-        terminalreporter.write_line(format_report(live, server=f"live ({base_url})"))
+        report = format_report(live, server=f"live ({base_url})", not_run=deselected)
+        terminalreporter.write_line(report)
 
 
 @pytest.fixture

@@ -41,8 +41,7 @@ def _not_signed_in(response: Any) -> str | None:
 
 @contract(
     "profile.signed_in",
-    "GET /profile with the user's credentials answers 200 with the user: an integer id and a "
-    "name.",
+    "GET /profile with the user's credentials answers 200 with the user: an integer id and a name.",
     tags={"read"},
     needs={"user"},
 )
@@ -57,8 +56,7 @@ def profile_signed_in(target: Target) -> str:
 
 @contract(
     "profile.anonymous",
-    'GET /profile without credentials answers 200 {"id": null} (documented) or 401, never a '
-    "user.",
+    'GET /profile without credentials answers 200 {"id": null} (documented) or 401, never a user.',
     tags={"read"},
 )
 def profile_anonymous(target: Target) -> str:
@@ -134,14 +132,17 @@ def issues_pagination(target: Target) -> str:
 
 @contract(
     "issues.last_page",
-    "The last page of a listing has next_page and next_page_url null and previous_page one "
-    "less.",
+    "The last page of a listing has next_page and next_page_url null and previous_page one less.",
     tags={"read"},
 )
 def issues_last_page(target: Target) -> str:
     newest = newest_issues(target, 3)
     bound = filter_time(timestamp(newest[-1].get("updated_at")))
-    params = {"sort": "updated_at", "sort_direction": "ASC", "updated_at_after": bound}
+    params: dict[str, Any] = {
+        "sort": "updated_at",
+        "sort_direction": "ASC",
+        "updated_at_after": bound,
+    }
     _, meta = listing(target, "/issues", per_page=1, **params)
     last = meta["pages"]
     check(1 <= last <= PAGE_CAP, f"{last} pages of issues updated since {bound}")
@@ -217,8 +218,7 @@ def issues_page_past_cap(target: Target) -> str:
         if not past:
             observed = f"page {PAGE_CAP + 1} answered an empty page"
         elif ids(past) == ids(at_cap):
-            observed = f"page {PAGE_CAP + 1} answered page {PAGE_CAP} again"
-            return observed
+            return f"page {PAGE_CAP + 1} answered page {PAGE_CAP} again"
         else:
             observed = f"page {PAGE_CAP + 1} was served (no cap at {PAGE_CAP})"
     check(False, observed)
@@ -235,11 +235,11 @@ def issues_page_past_cap(target: Target) -> str:
 def profile_issues_listing(target: Target) -> str:
     me = profile_id(target)
     items, meta = listing(target, "/profile/issues", signed_in=True, per_page=5)
-    check(meta["pages"] == expected_pages(meta), f"entries {meta['entries']}, pages {meta['pages']}")
+    check(
+        meta["pages"] == expected_pages(meta), f"entries {meta['entries']}, pages {meta['pages']}"
+    )
     others = [
-        item.get("id")
-        for item in items
-        if (item.get("reporter") or {}).get("id") not in (me, 0)
+        item.get("id") for item in items if (item.get("reporter") or {}).get("id") not in (me, 0)
     ]
     check(not others, f"issues {others} were reported by someone else")
     return f"{meta['entries']} reported issues"
@@ -263,9 +263,11 @@ def filters_updated_at_bounds(target: Target) -> str:
     check(newest["id"] in ids(after), f"updated_at_after={bound} left out issue {newest['id']}")
     later = filter_time(moment + timedelta(seconds=1))
     before, _ = listing(
-        target, "/issues", per_page=20, updated_at_before=bound, updated_at_after=filter_time(
-            moment - timedelta(days=1)
-        )
+        target,
+        "/issues",
+        per_page=20,
+        updated_at_before=bound,
+        updated_at_after=filter_time(moment - timedelta(days=1)),
     )
     check(newest["id"] not in ids(before), f"updated_at_before={bound} listed issue {newest['id']}")
     after_later, _ = listing(target, "/issues", per_page=20, updated_at_after=later)
@@ -407,7 +409,7 @@ def comments_listing(target: Target) -> str:
 
 @contract(
     "request_types.at_a_spot",
-    "GET /issues/new?lat&lng lists request types (title, url) ending with an 'Other' entry; "
+    "GET /issues/new?lat&lng lists request types (title, url), an 'Other' entry among them; "
     "GET /request_types/<id> answers its questions, each with a primary_key and question_type.",
     tags={"read"},
 )
@@ -420,9 +422,7 @@ def request_types_at_a_spot(target: Target) -> str:
     check(isinstance(types, list) and types, f"no request types at issue {issue['id']}'s spot")
     for entry in types:
         check("title" in entry and "url" in entry, f"a request type without title/url: {entry}")
-    check(
-        any(entry.get("title") == "Other" for entry in types), "no 'Other' entry at this spot"
-    )
+    check(any(entry.get("title") == "Other" for entry in types), "no 'Other' entry at this spot")
     numbered = [t for t in types if isinstance(t.get("id"), int)]
     check(numbered, "no request type with an id")
     chosen = numbered[0]["id"]
@@ -515,10 +515,14 @@ def issues_close_and_reopen(target: Target) -> str:
     issue_id = own_issue_id(target)
     was = _status_of(target, issue_id)
     # Leave the issue as it was found: a closed one is reopened first and closed again.
-    steps = [("open", "Open"), ("close", "Closed")] if was in ("Closed", "Archived") else [
-        ("close", "Closed"),
-        ("open", "Open"),
-    ]
+    steps = (
+        [("open", "Open"), ("close", "Closed")]
+        if was in ("Closed", "Archived")
+        else [
+            ("close", "Closed"),
+            ("open", "Open"),
+        ]
+    )
     for action, status in steps:
         response = target.api(
             "POST",

@@ -144,8 +144,7 @@ def errors_forbidden(target: Target) -> str:
 
 @contract(
     "errors.validation",
-    "A comment without text answers 422 with field errors in one of the three documented "
-    "shapes.",
+    "A comment without text answers 422 with field errors in one of the three documented shapes.",
     tags={"write"},
     needs={"user"},
 )

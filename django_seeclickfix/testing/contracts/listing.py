@@ -29,11 +29,14 @@ def listing(
     response = target.get(path, params=params, signed_in=signed_in)
     check(response.status_code == 200, f"GET {path} answered {shown(response)}")
     data = body(response)
-    check(isinstance(data, dict), f"GET {path} answered no JSON object: {shown(response)}")
+    if not isinstance(data, dict):
+        raise Broken(f"GET {path} answered no JSON object: {shown(response)}")
     items = data.get(key)
-    check(isinstance(items, list), f"GET {path} has no {key!r} list: keys {sorted(data)}")
+    if not isinstance(items, list):
+        raise Broken(f"GET {path} has no {key!r} list: keys {sorted(data)}")
     pagination = (data.get("metadata") or {}).get("pagination")
-    check(isinstance(pagination, dict), f"GET {path} has no metadata.pagination")
+    if not isinstance(pagination, dict):
+        raise Broken(f"GET {path} has no metadata.pagination")
     missing = [k for k in PAGINATION_KEYS if k not in pagination]
     check(not missing, f"metadata.pagination of GET {path} lacks {missing}")
     for name in ("entries", "page", "per_page", "pages"):
@@ -45,8 +48,8 @@ def listing(
 
 
 def expected_pages(pagination: dict[str, Any]) -> int:
-    per_page = max(1, pagination["per_page"])
-    return math.ceil(pagination["entries"] / per_page)
+    per_page = max(1, int(pagination["per_page"]))
+    return math.ceil(int(pagination["entries"]) / per_page)
 
 
 def timestamp(value: Any) -> datetime:
@@ -71,9 +74,7 @@ def ids(items: list[dict[str, Any]]) -> list[Any]:
 
 def newest_issues(target: Target, count: int) -> list[dict[str, Any]]:
     """The ``count`` most recently updated issues of the default listing."""
-    items, _ = listing(
-        target, "/issues", sort="updated_at", sort_direction="DESC", per_page=count
-    )
+    items, _ = listing(target, "/issues", sort="updated_at", sort_direction="DESC", per_page=count)
     check(items, "GET /issues lists no issue at all: the contracts need a server with data")
     return items
 
@@ -94,8 +95,9 @@ def own_issue_id(target: Target) -> int:
         "(report one, or name one)",
     )
     found = items[0].get("id")
-    check(isinstance(found, int), f"/profile/issues lists an issue without an id: {found!r}")
-    return int(found)
+    if not isinstance(found, int):
+        raise Broken(f"/profile/issues lists an issue without an id: {found!r}")
+    return found
 
 
 def profile_id(target: Target) -> int:

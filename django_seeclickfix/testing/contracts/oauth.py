@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 import requests
 
 from .listing import profile_id
-from .registry import check, contract
+from .registry import Broken, check, contract
 from .target import Target, body, shown
 
 PROBE_REDIRECT = "https://contract-probe.invalid/callback"
@@ -76,11 +76,15 @@ def authorize_unregistered_redirect(target: Target) -> str:
     return _never_to_probe(target, url)
 
 
-def _authorize(target: Target, approve: bool = True, **params: str) -> tuple[str | None, str]:
+def _authorize(
+    target: Target, params: dict[str, str] | None = None, *, approve: bool = True
+) -> tuple[str | None, str]:
     """Plays the browser through the server's pages; (URL sent back to or None, state)."""
-    assert target.authorize is not None and target.client_id and target.redirect_uri
-    url = authorize_url(target, client_id=target.client_id, redirect_uri=target.redirect_uri)
-    url += ("&" + urlencode(params)) if params else ""
+    assert target.authorize is not None
+    assert target.client_id
+    assert target.redirect_uri
+    query = {"client_id": target.client_id, "redirect_uri": target.redirect_uri, **(params or {})}
+    url = authorize_url(target, **query)
     state = dict(parse_qsl(urlsplit(url).query))["state"]
     back = target.authorize(url, approve)
     if back is not None:
@@ -89,8 +93,9 @@ def _authorize(target: Target, approve: bool = True, **params: str) -> tuple[str
 
 
 def _back_to_site(target: Target, back: str | None) -> dict[str, str]:
-    check(back is not None, "the server stopped on one of its pages instead of redirecting back")
-    assert back is not None and target.redirect_uri is not None
+    if back is None:
+        raise Broken("the server stopped on one of its pages instead of redirecting back")
+    assert target.redirect_uri is not None
     check(
         back.split("?", 1)[0] == target.redirect_uri,
         f"redirected to {back.split('?', 1)[0]}, not the registered redirect_uri",
@@ -99,7 +104,7 @@ def _back_to_site(target: Target, back: str | None) -> dict[str, str]:
 
 
 def _code(target: Target, **params: str) -> str:
-    back, state = _authorize(target, **params)
+    back, state = _authorize(target, params)
     query = _back_to_site(target, back)
     check(query.get("state") == state, f"state came back as {query.get('state')!r}")
     check(query.get("code"), f"no code in the redirect back (keys {sorted(query)})")
@@ -126,11 +131,15 @@ def _exchange(target: Target, code: str, **extra: str) -> requests.Response:
 def _tokens(target: Target, response: requests.Response) -> dict[str, Any]:
     """A successful token response, checked for Doorkeeper's shape."""
     data = body(response)
-    check(response.status_code == 200 and isinstance(data, dict), shown(response))
+    if response.status_code != 200 or not isinstance(data, dict):
+        raise Broken(shown(response))
     for name in ("access_token", "refresh_token"):
         target.remember_secret(data.get(name))
     check(isinstance(data.get("access_token"), str), "no access_token")
-    check(str(data.get("token_type", "")).lower() == "bearer", f"token_type {data.get('token_type')!r}")
+    check(
+        str(data.get("token_type", "")).lower() == "bearer",
+        f"token_type {data.get('token_type')!r}",
+    )
     if "expires_in" in data:
         check(
             isinstance(data["expires_in"], int) and data["expires_in"] > 0,
@@ -179,7 +188,7 @@ def authorize_denied(target: Target) -> str:
     needs={"browser"},
 )
 def authorize_bad_response_type(target: Target) -> str:
-    back, _ = _authorize(target, response_type="contract-probe")
+    back, _ = _authorize(target, {"response_type": "contract-probe"})
     if back is None:
         return "an error page"
     query = _back_to_site(target, back)
@@ -246,7 +255,8 @@ def refresh(target: Target) -> str:
     if not tokens.get("refresh_token"):
         return "no refresh token issued (a regime without refresh)"
     fresh = _tokens(
-        target, _token_request(target, grant_type="refresh_token", refresh_token=tokens["refresh_token"])
+        target,
+        _token_request(target, grant_type="refresh_token", refresh_token=tokens["refresh_token"]),
     )
     check(fresh["access_token"] != tokens["access_token"], "the same access token came back")
     check(_signs_in_as(target, fresh["access_token"]) is not None, "the new token is anonymous")
@@ -364,7 +374,9 @@ def token_info(target: Target) -> str:
     data = body(response)
     check(response.status_code == 200 and isinstance(data, dict), shown(response))
     me = profile_id(target)
-    check(data.get("resource_owner_id") == me, f"resource_owner_id {data.get('resource_owner_id')!r}")
+    check(
+        data.get("resource_owner_id") == me, f"resource_owner_id {data.get('resource_owner_id')!r}"
+    )
     missing = [k for k in ("scope", "expires_in", "created_at") if k not in data]
     check(not missing, f"token info lacks {missing}")
     application = data.get("application")

@@ -24,7 +24,7 @@ TAGS = frozenset({"read", "write", "oauth"})
 NEEDS = frozenset({"user", "bearer", "client", "browser", "control", "write"})
 
 
-class Broken(Exception):  # noqa: N818  (not an error of the code: a promise the server broke)
+class Broken(Exception):
     """Raised inside a contract: the server answered ``observed`` instead."""
 
     def __init__(self, observed: str) -> None:

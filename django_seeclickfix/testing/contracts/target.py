@@ -100,7 +100,7 @@ class Target:
     client_id: str | None = None
     client_secret: str | None = None
     redirect_uri: str | None = None
-    authorize: Callable[[str, bool], str] | None = None
+    authorize: Callable[[str, bool], str | None] | None = None
     control: ServerControl | None = None
     writable: bool = False
     issue_id: int | None = None
@@ -222,4 +222,6 @@ def shown(response: requests.Response, limit: int = 160) -> str:
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     where = response.headers.get("Location")
-    return f"{response.status_code}" + (f" to {where}" if where else "") + (f" {text}" if text else "")
+    return (
+        f"{response.status_code}" + (f" to {where}" if where else "") + (f" {text}" if text else "")
+    )
