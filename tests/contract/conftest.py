@@ -14,7 +14,6 @@ import pytest
 import requests
 
 from django_seeclickfix.testing.contracts import (
-    CONTRACTS,
     Contract,
     Result,
     Target,
@@ -45,26 +44,26 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[LIVE_DESELECTED] = []
 
 
-def live_reason(contract_name: str, environ: os._Environ[str] | dict[str, str]) -> str | None:
-    """Why the live run leaves ``contract_name`` out, or None when it runs."""
-    gate = live_env.gate(environ)
-    if not gate.enabled:
+def live_reason(contract: Contract, gate: live_env.Gate, target: Target | None) -> str | None:
+    """Why the live run leaves ``contract`` out, or None when it runs."""
+    if not gate.enabled or target is None:
         return gate.reason
-    contract = CONTRACTS[contract_name]
     if "write" in contract.needs and not gate.writable:
         return gate.reason
-    reason = why_not(contract, live_env.live_target(environ))
+    reason = why_not(contract, target)
     return f"they need what the live host cannot give a test ({reason})" if reason else None
 
 
 @pytest.hookimpl(trylast=True)  # after -k and -m: count only what they kept
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     left: list[pytest.Item] = []
+    gate = live_env.gate(os.environ)
+    target = live_env.live_target(os.environ) if gate.enabled else None
     for item in items:
         if item.get_closest_marker("live_contract") is None:
             continue
         contract = item.callspec.params["contract"]  # type: ignore[attr-defined]
-        reason = live_reason(contract.name, os.environ)
+        reason = live_reason(contract, gate, target)
         if reason:
             left.append(item)
             config.stash[LIVE_DESELECTED].append((contract, reason))
