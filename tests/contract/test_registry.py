@@ -62,6 +62,8 @@ def test_secrets_are_masked_and_never_in_repr():
     for secret in (TOKEN, "app-secret", "minted-later", "abc", "xyz", "dXNlcjpwdw=="):
         assert secret not in masked
     assert "state=s" in masked
+    challenge = 'Bearer realm="Doorkeeper", error="invalid_token"'
+    assert target.redact(challenge) == challenge
     assert TOKEN not in repr(target)
     assert "app-secret" not in repr(target)
     assert target.api_url == "http://127.0.0.1:9/api/v2"

@@ -94,7 +94,7 @@ def errors_unparseable_filter(target: Target) -> str:
     response = target.get("/issues", params={"updated_at_after": "not-a-time"})
     shape = _validation_shape(body(response))
     check(response.status_code == 422 and shape, shown(response))
-    return f"422 {shape}"
+    return f"422, shaped {shape}"
 
 
 @contract(
@@ -155,4 +155,4 @@ def errors_validation(target: Target) -> str:
     )
     shape = _validation_shape(body(response))
     check(response.status_code == 422 and shape, shown(response))
-    return f"422 {shape}"
+    return f"422, shaped {shape}"

@@ -26,7 +26,8 @@ _SECRET_PATTERNS = (
     re.compile(
         r"((?:access_token|refresh_token|code|code_verifier|client_secret|token)=)[^&#\s\"']+"
     ),
-    re.compile(r"((?:Bearer|Basic)\s+)[^\s\"',]+"),
+    # A credential after the scheme; not a challenge's parameters (Bearer realm="...").
+    re.compile(r"((?:Bearer|Basic)\s+)(?![A-Za-z_]+=\")[^\s\"',]+"),
     re.compile(r"(\"(?:access_token|refresh_token)\"\s*:\s*\")[^\"]+"),
 )
 # How long a contract waits out a 429 it did not ask for (a live host's limit), at most.
