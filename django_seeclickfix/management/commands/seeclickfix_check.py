@@ -3,6 +3,10 @@
 Exit status 0 when SeeClickFix accepted the credentials, 1 (``CommandError``) otherwise. A
 ``TOKEN_EXPIRES`` date in ``SEECLICKFIX["SERVICE_ACCOUNT"]`` within ``--warn-days`` (30) prints a
 warning: personal access tokens live at most a year and nobody is told when one runs out.
+
+``--live-contract`` runs the read-only contracts (docs/contracts.md) against the configured
+SeeClickFix instead, with the site's own credentials, and prints the pasteable report; exit
+status 1 when a contract other than a guess did not hold.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from ...client import parsing
 from ...client.auth import BasicAuth
 from ...client.service import service_client
 from ...conf import app_settings
+from ...contract_check import check_site
 from ...exceptions import RateLimited, ReauthRequired, SeeClickFixError
 
 
@@ -58,8 +63,17 @@ class Command(BaseCommand):
             default=30,
             help="Warn when TOKEN_EXPIRES is this many days away or less (default 30).",
         )
+        parser.add_argument(
+            "--live-contract",
+            action="store_true",
+            help="Run the read-only contracts against the configured SeeClickFix with the "
+            "site's credentials and print the report (docs/contracts.md).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["live_contract"]:
+            self._live_contract()
+            return
         try:
             environment = app_settings.ENVIRONMENT
             base_url = app_settings.base_url
@@ -113,6 +127,29 @@ class Command(BaseCommand):
         self._expiry(
             expires, options["warn_days"], uses_token=not isinstance(client.auth, BasicAuth)
         )
+
+    def _live_contract(self) -> None:
+        try:
+            results, _not_run, report = check_site()
+        except ImproperlyConfigured as err:
+            raise CommandError(str(err)) from err
+        self.stdout.write(report)
+        broken = [r.contract.name for r in results if not r.held and not r.contract.guess]
+        guesses = [r.contract.name for r in results if not r.held and r.contract.guess]
+        if guesses:
+            self.stderr.write(
+                _(
+                    "%(count)d guess(es) of the emulator did not hold (%(names)s): the library "
+                    "handles either answer; please paste the report into an issue so the "
+                    "emulator can follow SeeClickFix."
+                )
+                % {"count": len(guesses), "names": ", ".join(guesses)}
+            )
+        if broken:
+            raise CommandError(
+                _("%(count)d contract(s) did not hold: %(names)s. See the report above.")
+                % {"count": len(broken), "names": ", ".join(broken)}
+            )
 
     def _expiry(self, expires: datetime | None, warn_days: int, *, uses_token: bool) -> None:
         if expires is None:
