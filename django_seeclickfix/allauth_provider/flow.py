@@ -51,15 +51,17 @@ from ..errorcodes import (
     E_METHOD,
     E_PROCESS,
     E_PROFILE,
+    E_SITE,
     E_STATE,
     E_TOKEN,
     message_for,
 )
-from ..exceptions import LinkRefused, SeeClickFixError, TokenDecryptionError, TransientError
+from ..exceptions import LinkRefused, SeeClickFixError, TokenDecryptionError
 from ..fields import decrypt, encrypt
 from ..linking import IN_FLOW_ATTRIBUTE, check_can_link
 from ..oauth_app import oauth_client
 from ..sealing import seal_tokens
+from ..site_faults import SiteFault, classify, report
 
 if TYPE_CHECKING:
     from .provider import SeeClickFixProvider
@@ -203,6 +205,30 @@ def fail(
     )
 
 
+def stop_for_site(
+    request: HttpRequest,
+    provider: SeeClickFixProvider,
+    fault: SiteFault,
+    *,
+    during: str,
+    state: Mapping[str, Any] | None = None,
+    exception: BaseException | None = None,
+) -> HttpResponse:
+    """Stop the flow for a fault only the site's operators can fix: an ERROR line for them, a
+    message without "try again" for the user (503 when the site itself is down)."""
+    report(fault, during=during)
+    status = 503 if fault.code == E_SITE else 400
+    return fail(request, provider, fault.code, state=state, status=status, exception=exception)
+
+
+def described(error: BaseException) -> str:
+    """A failure for an INFO line: its type, status and message, which carries the OAuth error
+    code (error messages never hold secrets)."""
+    status = getattr(error, "status", None)
+    where = f", status {status}" if status is not None else ""
+    return f"{type(error).__name__}{where}: {error}"
+
+
 # --- start -------------------------------------------------------------------------------------
 
 
@@ -324,7 +350,12 @@ def finish(
     except LinkRefused as refused:
         return fail(request, provider, refused.code, state=state, status=refused.status)
     except SeeClickFixError as err:
-        logger.info("SeeClickFix sign-in stopped: /profile failed (%s)", type(err).__name__)
+        fault = classify(err, provider.app)
+        if fault is not None:
+            return stop_for_site(
+                request, provider, fault, during="GET /profile", state=state, exception=err
+            )
+        logger.info("SeeClickFix sign-in stopped: /profile failed (%s)", described(err))
         return fail(request, provider, E_PROFILE, state=state, exception=err)
     process = state.get("process")
     if process == AuthProcess.CONNECT:
@@ -371,11 +402,15 @@ def exchange_code(
         return oauth_client(provider.app).exchange_code(
             code, state[STATE_KEY]["uri"], code_verifier=verifier
         )
-    except TransientError as err:
-        logger.info("SeeClickFix sign-in stopped: token endpoint unavailable (%s)", err.status)
-        return fail(request, provider, E_TOKEN, state=state, exception=err)
     except SeeClickFixError as err:
-        logger.info("SeeClickFix sign-in stopped: token request refused (%s)", type(err).__name__)
+        # A misconfigured app or a broken cache fails every sign-in alike: tell the operators,
+        # and do not send the user round again. Anything else may pass on the next try.
+        fault = classify(err, provider.app)
+        if fault is not None:
+            return stop_for_site(
+                request, provider, fault, during="the code exchange", state=state, exception=err
+            )
+        logger.info("SeeClickFix sign-in stopped: token request failed (%s)", described(err))
         return fail(request, provider, E_TOKEN, state=state, exception=err)
 
 
@@ -417,4 +452,5 @@ __all__ = [
     "redirect_uri",
     "secure_flow",
     "site_root",
+    "stop_for_site",
 ]

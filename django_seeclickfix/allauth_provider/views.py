@@ -24,6 +24,7 @@ from ..errorcodes import E_CANCELLED, E_STATE, E_TOKEN
 from ..exceptions import APIError, SeeClickFixError
 from ..oauth_app import oauth_client
 from ..provider_id import PROVIDER_ID
+from ..site_faults import SiteFault, audience_fault, classify
 from . import flow
 from .provider import SeeClickFixProvider
 
@@ -153,23 +154,35 @@ class RelayView(View):
         token = flow.token_from_fragment(request.POST)
         if token is None:
             return flow.fail(request, provider, E_TOKEN, state=state)
-        refused = _check_audience(provider, token.access_token)
-        if refused:
-            return flow.fail(request, provider, refused, state=state)
+        audience = _check_audience(provider, token.access_token)
+        if isinstance(audience, SiteFault):
+            return flow.stop_for_site(
+                request, provider, audience, during="GET /oauth/token/info", state=state
+            )
+        if audience:
+            return flow.fail(request, provider, audience, state=state)
         return flow.finish(request, provider, state, token)
 
 
-def _check_audience(provider: SeeClickFixProvider, access_token: str) -> str | None:
+def _check_audience(provider: SeeClickFixProvider, access_token: str) -> str | SiteFault | None:
     """A token from the fragment may have been issued to another app (token substitution): it
     must be ours according to SeeClickFix's token info. With IMPLICIT_AUDIENCE_CHECK
     ``"required"`` (the default) a token whose application cannot be learned is refused; with
-    ``"when_available"`` only a token known to be another app's is."""
+    ``"when_available"`` only a token known to be another app's is.
+
+    The refusal's code, a :class:`SiteFault` when no implicit sign-in can ever pass (this site's
+    cache is down, or the server has no token info that names the application), or ``None``."""
     required = app_settings.IMPLICIT_AUDIENCE_CHECK == "required"
     try:
         info = oauth_client(provider.app).token_info(access_token)
     except SeeClickFixError as err:
-        if isinstance(err, APIError) and err.status == 404 and not required:
-            return None  # no token-info endpoint at this host, and the site accepts that
+        fault = classify(err, provider.app)
+        if fault is not None:
+            return fault
+        if isinstance(err, APIError) and err.status == 404:
+            if not required:
+                return None  # no token-info endpoint at this host, and the site accepts that
+            return audience_fault("has no token info endpoint (404)")
         logger.warning(
             "SeeClickFix sign-in stopped: token info failed (%s, status %s); the implicit flow "
             'needs it while SEECLICKFIX["IMPLICIT_AUDIENCE_CHECK"] is "required".',
@@ -182,11 +195,7 @@ def _check_audience(provider: SeeClickFixProvider, access_token: str) -> str | N
     if uid is None:
         if not required:
             return None
-        logger.warning(
-            "SeeClickFix sign-in refused: token info does not name the application, so the "
-            'token cannot be proven to be this app\'s (SEECLICKFIX["IMPLICIT_AUDIENCE_CHECK"]).'
-        )
-        return E_TOKEN
+        return audience_fault("answers token info without naming the application")
     if str(uid) != provider.app.client_id:
         logger.warning("SeeClickFix sign-in refused: the token was issued to another app")
         return E_TOKEN
