@@ -261,3 +261,16 @@ def test_check_against_the_emulator(scf_emulator_settings, settings):
     scf_emulator_settings.revoke(token)
     with pytest.raises(CommandError, match="refused"):
         run_check()
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+def test_check_of_the_oauth_app_against_the_emulator(scf_emulator_settings, settings):
+    """The emulator answers a code nobody issued as Doorkeeper 5.5 does (tests/doorkeeper)."""
+    assert "accepted the client id" in run_check(part="--oauth-app")[0]
+    app = settings.SOCIALACCOUNT_PROVIDERS["seeclickfix"]["APPS"][0]
+    settings.SOCIALACCOUNT_PROVIDERS = {
+        "seeclickfix": {"APPS": [{**app, "secret": "not-the-secret"}]}
+    }
+    with pytest.raises(CommandError, match="invalid_client"):
+        run_check(part="--oauth-app")
