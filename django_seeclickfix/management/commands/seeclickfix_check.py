@@ -58,10 +58,6 @@ def token_expiry(value: Any) -> datetime | None:
     )
 
 
-class Failed(Exception):
-    """One check failed; its message is what the operator reads."""
-
-
 class Command(BaseCommand):
     help = (
         "Check the SeeClickFix OAuth app's client id and secret at SeeClickFix's token endpoint "
@@ -95,20 +91,15 @@ class Command(BaseCommand):
         except ImproperlyConfigured as err:
             raise CommandError(str(err)) from err
         self.where = {"env": environment, "url": base_url}
-        failures: list[str] = []
+        # Each part reports its failure here and the other part still runs.
+        self.failures: list[str] = []
         configured = False
         if both or options["oauth_app"]:
-            try:
-                configured |= self._oauth_app(required=not both)
-            except Failed as failed:
-                failures.append(str(failed))
+            configured |= self._oauth_app(required=not both)
         if both or options["service_account"]:
-            try:
-                configured |= self._service_account(options["warn_days"], required=not both)
-            except Failed as failed:
-                failures.append(str(failed))
-        if failures:
-            raise CommandError("\n".join(failures))
+            configured |= self._service_account(options["warn_days"], required=not both)
+        if self.failures:
+            raise CommandError("\n".join(self.failures))
         if not configured:
             raise CommandError(
                 _(
@@ -122,25 +113,25 @@ class Command(BaseCommand):
 
     def _oauth_app(self, *, required: bool) -> bool:
         """Whether an app is configured (its credentials accepted, or an implicit-flow app with
-        none to check); raises ``Failed`` when SeeClickFix refused them."""
+        none to check); a refusal is added to ``failures``."""
         try:
             app = configured_app()
-        except SocialApp.DoesNotExist as err:
+        except SocialApp.DoesNotExist:
             message = _(
                 'OAuth app: none is configured (SOCIALACCOUNT_PROVIDERS["seeclickfix"]["APPS"] or '
                 "a SeeClickFix SocialApp)."
             )
             if required:
-                raise Failed(message) from err
+                return self._failed(message)
             self.stdout.write(message + " " + _("Skipped."))
             return False
-        except MultipleObjectsReturned as err:
-            raise Failed(
+        except MultipleObjectsReturned:
+            return self._failed(
                 _(
                     "OAuth app: more than one SeeClickFix app is configured; keep one (or set "
                     'SOCIALACCOUNT_PROVIDERS["seeclickfix"]["APPS"] only).'
                 )
-            ) from err
+            )
         names = {**self.where, "id": app.client_id, "where": app_setting(app)}
         if flow_for(app) != CODE:
             self.stdout.write(
@@ -154,10 +145,10 @@ class Command(BaseCommand):
         try:
             accepted = oauth_client(app).credentials_accepted(redirect_uri(CODE))
         except ImproperlyConfigured as err:
-            raise Failed(_("OAuth app: %(error)s") % {"error": err}) from err
+            return self._failed(_("OAuth app: %(error)s") % {"error": err})
         except OAuthError as err:
             fault = classify(err, app)
-            raise Failed(
+            return self._failed(
                 _(
                     "OAuth app: SeeClickFix (%(env)s, %(url)s) refused the check of client id "
                     "%(id)s with %(code)s (status %(status)s). %(advice)s"
@@ -168,13 +159,13 @@ class Command(BaseCommand):
                     "status": err.status,
                     "advice": fault.advice if fault else str(err),
                 }
-            ) from err
+            )
         except SeeClickFixError as err:
-            raise Failed(self._unreachable(err, app)) from err
+            return self._failed(self._unreachable(err, app))
         if not accepted:
             fault = token_error_fault("invalid_client", app)
             assert fault is not None  # invalid_client is always the site's to fix
-            raise Failed(
+            return self._failed(
                 _(
                     "OAuth app: SeeClickFix (%(env)s, %(url)s) says the client id %(id)s and "
                     "its secret are wrong (invalid_client). %(advice)s"
@@ -194,6 +185,10 @@ class Command(BaseCommand):
         self.stdout.write(line % names)
         return True
 
+    def _failed(self, message: str) -> bool:
+        self.failures.append(message)
+        return True  # the part was configured (or asked for), and it failed
+
     def _unreachable(self, err: SeeClickFixError, app: SocialApp | None = None) -> str:
         if isinstance(err, RateLimited):
             return _("SeeClickFix's rate limit is used up; try again in %(seconds)d seconds.") % {
@@ -210,8 +205,8 @@ class Command(BaseCommand):
     # the service account -----------------------------------------------------------------------
 
     def _service_account(self, warn_days: int, *, required: bool) -> bool:
-        """Whether a service account is configured and was accepted; raises ``Failed`` when it
-        was not (or is missing while ``required``)."""
+        """Whether a service account is configured; a refusal (or its absence while
+        ``required``) is added to ``failures``."""
         account = app_settings.SERVICE_ACCOUNT
         if account is None and not required:
             self.stdout.write(
@@ -221,23 +216,23 @@ class Command(BaseCommand):
         try:
             client = service_client()
         except ImproperlyConfigured as err:
-            raise Failed(str(err)) from err
+            return self._failed(str(err))
         assert account is not None
         expires = token_expiry(account.get("TOKEN_EXPIRES"))
         try:
             with client:
                 profile = client.get_profile()
-        except ReauthRequired as err:
-            raise Failed(
+        except ReauthRequired:
+            return self._failed(
                 _(
                     "SeeClickFix (%(env)s, %(url)s) refused the service account's credentials. "
                     'Check SEECLICKFIX["SERVICE_ACCOUNT"]: the token may have expired or been '
                     "revoked, or the password changed."
                 )
                 % self.where
-            ) from err
+            )
         except SeeClickFixError as err:
-            raise Failed(self._unreachable(err)) from err
+            return self._failed(self._unreachable(err))
 
         if isinstance(client.auth, BasicAuth):
             method = _("HTTP Basic as %(email)s (legacy; prefer a personal access token)") % {
