@@ -152,6 +152,7 @@ class OAuthServer:
         access_token_lifetime: int = 7200,
         skip_authorization: bool = False,
         refresh_token_revoked_on_use: bool = False,
+        confidential: bool | None = None,
     ) -> App:
         if token_regime not in TOKEN_REGIMES:
             raise ValueError(f"token_regime must be one of {TOKEN_REGIMES}, got {token_regime!r}")
@@ -173,6 +174,7 @@ class OAuthServer:
             access_token_lifetime=access_token_lifetime,
             skip_authorization=skip_authorization,
             refresh_token_revoked_on_use=refresh_token_revoked_on_use,
+            confidential_flag=confidential,
         )
         with self.state.lock:
             self.state.apps[client_id] = app
@@ -554,13 +556,17 @@ class OAuthServer:
         return form.get("client_id", ""), form.get("client_secret")
 
     def _authenticate_client(self, client_id: str, secret: str | None) -> App | None:
+        """Doorkeeper 5.5's ``by_uid_and_secret``: a non-confidential app may send its id
+        alone (even if it has a secret); otherwise the secret must match, and an app without
+        one (a confidential id-only app) never authenticates."""
         app = self.state.apps.get(client_id)
         if app is None:
             return None
-        if app.secret is None:
-            # A public client proves nothing but its id; a secret sent anyway must be empty.
-            return app if not secret else None
-        if secret is None or not hmac.compare_digest(app.secret.encode(), secret.encode()):
+        if not secret and not app.confidential:
+            return app
+        if not secret or app.secret is None:
+            return None
+        if not hmac.compare_digest(app.secret.encode(), secret.encode()):
             return None
         return app
 
