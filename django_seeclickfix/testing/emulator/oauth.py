@@ -211,6 +211,21 @@ class OAuthServer:
             )
             return self.state.store_token(token)
 
+    def _reusable(self, app: App, user: User) -> Token | None:
+        """With ``reuse_access_token``: the newest still-valid token of ``user`` through
+        ``app``, which Doorkeeper hands back again instead of minting one."""
+        if not self.behaviour.reuse_access_token:
+            return None
+        with self.state.lock:
+            live = [
+                token
+                for token in self.state.tokens_by_access.values()
+                if token.client_id == app.client_id
+                and token.user_id == user.id
+                and self.usable(token) is None
+            ]
+        return max(live, key=lambda token: token.id) if live else None
+
     def personal_access_token(
         self,
         user: User,
@@ -351,6 +366,9 @@ class OAuthServer:
         # what it does with another value is unknown, so the emulator refuses it.
         if params.get("scf_login", "choose") not in SCF_LOGIN_CHOICES:
             return None, self._error_page("invalid_request")
+        if not self.behaviour.default_scopes and not params.get("scope"):
+            # Doorkeeper without default_scopes: its error page, not a redirect.
+            return None, self._error_page("invalid_request", "Missing required parameter: scope.")
         if response_type not in ("code", "token"):
             return None, self._redirect_error(
                 redirect_uri, "unsupported_response_type", state, False
@@ -370,8 +388,11 @@ class OAuthServer:
                 )
         return app, None
 
-    def _error_page(self, error: str) -> Response:
-        return html_response(pages.error(error, MESSAGES[error]), status=400)
+    def _error_page(self, error: str, description: str | None = None) -> Response:
+        return html_response(
+            pages.error(error, description or MESSAGES[error]),
+            status=self.behaviour.error_page_status,
+        )
 
     def _redirect_error(
         self,
@@ -446,7 +467,7 @@ class OAuthServer:
         redirect_uri, state = params["redirect_uri"], params.get("state")
         ctx.log.count("oauth.authorize.approved")
         if params.get("response_type") == "token":
-            token = self.mint(app, user, implicit=True)
+            token = self._reusable(app, user) or self.mint(app, user, implicit=True)
             ctx.notes["token_id"] = token.id
             issued = self.issued(token)
             body = {
@@ -631,7 +652,8 @@ class OAuthServer:
                     ctx.log.count("oauth.pkce_failed")
                     return oauth_error("invalid_grant")
             grant.used = True
-            token = self.mint(app, self.state.users[grant.user_id])
+            user = self.state.users[grant.user_id]
+            token = self._reusable(app, user) or self.mint(app, user)
             grant.family = token.family
             return self._token_success(ctx, token)
 
