@@ -12,6 +12,7 @@ from allauth.socialaccount.models import SocialApp
 from django.contrib.sites.models import Site
 from django.test import override_settings
 
+from django_seeclickfix.allauth_provider import flow
 from django_seeclickfix.errorcodes import E_CONFIGURATION, E_SITE, E_TOKEN, message_for
 from django_seeclickfix.exceptions import (
     OAuthError,
@@ -170,6 +171,27 @@ def test_a_broken_cache_is_the_sites_fault_not_seeclickfixs(client, ada, mocked,
     assert not calls_to(mocked, TOKEN_URL)  # nothing left unmetered
     assert_no_secret_logged(caplog, SECRET, "the-code")
     assert not SeeClickFixAccount.objects.exists()
+
+
+def test_a_cache_failing_after_the_token_exchange_is_the_sites_fault_too(
+    client, ada, mocked, caplog, monkeypatch
+):
+    client.force_login(ada)
+    mock_scf(mocked)
+    _, params = start(client)
+
+    def down(access_token):
+        raise SiteCacheUnavailable("The rate budget's cache is unavailable", alias="budget")
+
+    monkeypatch.setattr(flow, "fetch_profile", down)
+    with caplog.at_level(logging.INFO):
+        response = callback(client, params["state"])
+    assert response.status_code == 503
+    assert "not at SeeClickFix" in page_text(response)
+    assert "did not confirm who you are" not in page_text(response)
+    (record,) = errors_logged(caplog)
+    assert "during GET /profile" in record.getMessage()
+    assert 'CACHES["budget"]' in record.getMessage()
 
 
 # --- the implicit flow's token info ------------------------------------------------------------
