@@ -26,6 +26,10 @@ E_LOGIN_REQUIRED = "seeclickfix_login_required"
 E_METHOD = "seeclickfix_post_required"
 E_PROCESS = "seeclickfix_process"
 E_CANCELLED = AuthError.CANCELLED
+# The site's own fault, logged at ERROR for its operators (site_faults.py): trying again does not
+# help, so these messages promise no retry.
+E_CONFIGURATION = "seeclickfix_configuration"
+E_SITE = "seeclickfix_site_unavailable"
 
 MESSAGES: dict[str, Any] = {
     E_STATE: _(
@@ -59,6 +63,16 @@ MESSAGES: dict[str, Any] = {
     E_METHOD: _("Connecting SeeClickFix starts from a button on this site."),
     E_PROCESS: _("This kind of SeeClickFix sign-in is not supported."),
     E_CANCELLED: _("You cancelled the SeeClickFix sign-in. Nothing was connected."),
+    E_CONFIGURATION: _(
+        "SeeClickFix sign-in is not available on this site right now because of a problem with "
+        "the site's setup. Nothing was connected; the problem has been logged for the site's "
+        "administrators."
+    ),
+    E_SITE: _(
+        "This site could not complete the SeeClickFix sign-in because of a problem on its own "
+        "side, not at SeeClickFix. Nothing was connected; the problem has been logged for the "
+        "site's administrators."
+    ),
 }
 
 
@@ -71,6 +85,7 @@ __all__ = [
     "E_AUDIENCE",
     "E_BY_EMAIL",
     "E_CANCELLED",
+    "E_CONFIGURATION",
     "E_ENVIRONMENT",
     "E_LINKED_ELSEWHERE",
     "E_LOGIN_REQUIRED",
@@ -78,6 +93,7 @@ __all__ = [
     "E_OTHER_ACCOUNT",
     "E_PROCESS",
     "E_PROFILE",
+    "E_SITE",
     "E_STATE",
     "E_TOKEN",
     "MESSAGES",

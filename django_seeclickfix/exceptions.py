@@ -128,6 +128,18 @@ class TransientError(SeeClickFixError):
         return f"{type(self).__name__}(status={self.status!r}, message={self.message!r})"
 
 
+class SiteCacheUnavailable(TransientError):
+    """This site's own cache (the rate budget's or the locks', ``SEECLICKFIX["RATE_LIMIT_CACHE"]``
+    in ``CACHES``) failed, so nothing was sent to SeeClickFix. A fault of the site, not of
+    SeeClickFix: background jobs retry it like any transient error, and a sign-in tells the user
+    the site is at fault. ``alias`` is the cache alias that failed (``None`` for a store that is
+    not one of Django's caches)."""
+
+    def __init__(self, message: str, *, alias: str | None = None) -> None:
+        super().__init__(message)
+        self.alias = alias
+
+
 class PageCapReached(TransientError):
     """A listing stopped answering past a page (SeeClickFix serves about 25 pages of one
     listing, whatever ``pages`` says) and the walk cannot go on by update time. Narrow the
@@ -226,6 +238,7 @@ __all__ = [
     "RateLimited",
     "ReauthRequired",
     "SeeClickFixError",
+    "SiteCacheUnavailable",
     "TokenDecryptionError",
     "TransientError",
     "ValidationError",

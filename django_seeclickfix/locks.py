@@ -14,7 +14,7 @@ from typing import Any
 from django.core.cache import caches
 
 from .conf import app_settings
-from .exceptions import TransientError
+from .exceptions import SiteCacheUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +48,10 @@ class CacheLock:
                 cache.set(self.key, self.owner, ttl)
                 self.held = True
         except Exception as err:
-            raise TransientError(
+            raise SiteCacheUnavailable(
                 f"The sync lock's cache is unavailable ({type(err).__name__}). Check the cache "
-                "in SEECLICKFIX['RATE_LIMIT_CACHE']."
+                "in SEECLICKFIX['RATE_LIMIT_CACHE'].",
+                alias=app_settings.RATE_LIMIT_CACHE,
             ) from err
         return self.held
 

@@ -52,6 +52,7 @@ from ..errorcodes import (
     E_METHOD,
     E_PROCESS,
     E_PROFILE,
+    E_SITE,
     E_STATE,
     E_TOKEN,
     message_for,
@@ -62,12 +63,12 @@ from ..exceptions import (
     ReauthRequired,
     SeeClickFixError,
     TokenDecryptionError,
-    TransientError,
 )
 from ..fields import decrypt, encrypt
 from ..linking import IN_FLOW_ATTRIBUTE, check_can_link
 from ..oauth_app import oauth_client
 from ..sealing import seal_tokens
+from ..site_faults import SiteFault, audience_fault, classify, report
 
 if TYPE_CHECKING:
     from .provider import SeeClickFixProvider
@@ -211,6 +212,30 @@ def fail(
     )
 
 
+def stop_for_site(
+    request: HttpRequest,
+    provider: SeeClickFixProvider,
+    fault: SiteFault,
+    *,
+    during: str,
+    state: Mapping[str, Any] | None = None,
+    exception: BaseException | None = None,
+) -> HttpResponse:
+    """Stop the flow for a fault only the site's operators can fix: an ERROR line for them, a
+    message without "try again" for the user (503 when the site itself is down)."""
+    report(fault, during=during)
+    status = 503 if fault.code == E_SITE else 400
+    return fail(request, provider, fault.code, state=state, status=status, exception=exception)
+
+
+def described(error: BaseException) -> str:
+    """A failure for an INFO line: its type, status and message, which carries the OAuth error
+    code (error messages never hold secrets)."""
+    status = getattr(error, "status", None)
+    where = f", status {status}" if status is not None else ""
+    return f"{type(error).__name__}{where}: {error}"
+
+
 # --- start -------------------------------------------------------------------------------------
 
 
@@ -322,15 +347,18 @@ def fetch_profile(access_token: str) -> dict[str, Any]:
 
 def check_audience(
     provider: SeeClickFixProvider, access_token: str
-) -> tuple[str | None, dict[str, Any]]:
+) -> tuple[str | SiteFault | None, dict[str, Any]]:
     """Whether a token that did not come from our own token request is this app's: the refusal
-    code (``None`` when it may be used) and SeeClickFix's token info (``{}`` when unknown).
+    (an error code, a :class:`SiteFault` when no such sign-in can ever pass, or ``None`` when
+    the token may be used) and SeeClickFix's token info (``{}`` when unknown).
 
     A token from the implicit flow (the relay's fragment, or a mobile app's provider-token
     sign-in) may have been issued to another app (token substitution): it must be ours
     according to SeeClickFix's token info. With IMPLICIT_AUDIENCE_CHECK ``"required"`` (the
     default) a token whose application cannot be learned is refused; with
-    ``"when_available"`` only a token known to be another app's is."""
+    ``"when_available"`` only a token known to be another app's is. The site is at fault when
+    its cache is down, or when the server has no token info naming the application while the
+    check is required."""
     required = app_settings.IMPLICIT_AUDIENCE_CHECK == "required"
     try:
         info = oauth_client(provider.app).token_info(access_token)
@@ -338,8 +366,13 @@ def check_audience(
         logger.info("SeeClickFix sign-in stopped: SeeClickFix does not accept the token")
         return E_TOKEN, {}
     except SeeClickFixError as err:
-        if isinstance(err, APIError) and err.status == 404 and not required:
-            return None, {}  # no token-info endpoint at this host, and the site accepts that
+        fault = classify(err, provider.app)
+        if fault is not None:
+            return fault, {}
+        if isinstance(err, APIError) and err.status == 404:
+            if not required:
+                return None, {}  # no token-info endpoint at this host, and the site accepts that
+            return audience_fault("has no token info endpoint (404)"), {}
         logger.warning(
             "SeeClickFix sign-in stopped: token info failed (%s, status %s); the implicit flow "
             'needs it while SEECLICKFIX["IMPLICIT_AUDIENCE_CHECK"] is "required".',
@@ -352,11 +385,7 @@ def check_audience(
     if uid is None:
         if not required:
             return None, info
-        logger.warning(
-            "SeeClickFix sign-in refused: token info does not name the application, so the "
-            'token cannot be proven to be this app\'s (SEECLICKFIX["IMPLICIT_AUDIENCE_CHECK"]).'
-        )
-        return E_TOKEN, {}
+        return audience_fault("answers token info without naming the application"), {}
     if str(uid) != provider.app.client_id:
         logger.warning("SeeClickFix sign-in refused: the token was issued to another app")
         return E_AUDIENCE, {}
@@ -375,7 +404,12 @@ def finish(
     except LinkRefused as refused:
         return fail(request, provider, refused.code, state=state, status=refused.status)
     except SeeClickFixError as err:
-        logger.info("SeeClickFix sign-in stopped: /profile failed (%s)", type(err).__name__)
+        fault = classify(err, provider.app)
+        if fault is not None:
+            return stop_for_site(
+                request, provider, fault, during="GET /profile", state=state, exception=err
+            )
+        logger.info("SeeClickFix sign-in stopped: /profile failed (%s)", described(err))
         return fail(request, provider, E_PROFILE, state=state, exception=err)
     process = state.get("process")
     if process == AuthProcess.CONNECT:
@@ -422,11 +456,15 @@ def exchange_code(
         return oauth_client(provider.app).exchange_code(
             code, state[STATE_KEY]["uri"], code_verifier=verifier
         )
-    except TransientError as err:
-        logger.info("SeeClickFix sign-in stopped: token endpoint unavailable (%s)", err.status)
-        return fail(request, provider, E_TOKEN, state=state, exception=err)
     except SeeClickFixError as err:
-        logger.info("SeeClickFix sign-in stopped: token request refused (%s)", type(err).__name__)
+        # A misconfigured app or a broken cache fails every sign-in alike: tell the operators,
+        # and do not send the user round again. Anything else may pass on the next try.
+        fault = classify(err, provider.app)
+        if fault is not None:
+            return stop_for_site(
+                request, provider, fault, during="the code exchange", state=state, exception=err
+            )
+        logger.info("SeeClickFix sign-in stopped: token request failed (%s)", described(err))
         return fail(request, provider, E_TOKEN, state=state, exception=err)
 
 
@@ -469,4 +507,5 @@ __all__ = [
     "redirect_uri",
     "secure_flow",
     "site_root",
+    "stop_for_site",
 ]

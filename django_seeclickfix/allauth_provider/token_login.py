@@ -38,6 +38,7 @@ from ..conf import app_settings
 from ..errorcodes import E_BY_EMAIL, E_LOGIN_REQUIRED, E_PROFILE, E_TOKEN, message_for
 from ..exceptions import LinkRefused, SeeClickFixError
 from ..linking import LINKED_ATTRIBUTE, check_can_link, link_from_sociallogin
+from ..site_faults import SiteFault, report
 from . import flow
 
 if TYPE_CHECKING:
@@ -127,6 +128,9 @@ def verify_token(
     if not isinstance(access, str) or flow.token_from_fragment({"access_token": access}) is None:
         raise refusal(E_TOKEN)
     refused, info = flow.check_audience(provider, access)
+    if isinstance(refused, SiteFault):
+        report(refused, during="GET /oauth/token/info (provider token)")
+        raise refusal(refused.code)
     if refused:
         raise refusal(refused)
     received = flow.token_from_fragment(_fields(token, info))

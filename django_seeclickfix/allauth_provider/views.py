@@ -21,6 +21,7 @@ from django.views import View
 
 from ..errorcodes import E_CANCELLED, E_STATE, E_TOKEN
 from ..provider_id import PROVIDER_ID
+from ..site_faults import SiteFault
 from . import flow
 from .provider import SeeClickFixProvider
 
@@ -150,9 +151,13 @@ class RelayView(View):
         token = flow.token_from_fragment(request.POST)
         if token is None:
             return flow.fail(request, provider, E_TOKEN, state=state)
-        refused, _ = flow.check_audience(provider, token.access_token)
-        if refused:
-            return flow.fail(request, provider, refused, state=state)
+        audience, _ = flow.check_audience(provider, token.access_token)
+        if isinstance(audience, SiteFault):
+            return flow.stop_for_site(
+                request, provider, audience, during="GET /oauth/token/info", state=state
+            )
+        if audience:
+            return flow.fail(request, provider, audience, state=state)
         return flow.finish(request, provider, state, token)
 
 

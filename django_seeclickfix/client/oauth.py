@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from secrets import token_urlsafe
 from typing import Any
 from urllib.parse import urlencode
 
@@ -202,6 +203,28 @@ class OAuthClient:
             form["code_verifier"] = code_verifier
         return self._token_request(form, secrets=(code, code_verifier))
 
+    def credentials_accepted(self, redirect_uri: str) -> bool:
+        """Whether the token endpoint accepts this client's id and secret, without issuing
+        anything: it exchanges a code nobody issued. Doorkeeper checks the client before the
+        code, so ``invalid_client`` (401) means the credentials are wrong and ``invalid_grant``
+        that they passed. Any other refusal is raised (an ``OAuthError`` with its code, a
+        ``TransientError``...). ``redirect_uri`` must be non-empty, or Doorkeeper answers
+        ``invalid_request`` before looking at the client."""
+        unissued = "seeclickfix-check-" + token_urlsafe(24)
+        try:
+            self.exchange_code(unissued, redirect_uri)
+        except ReauthRequired:
+            return True
+        except OAuthError as err:
+            if err.error == "invalid_client":
+                return False
+            raise
+        raise OAuthError(
+            "SeeClickFix's token endpoint issued a token for a code nobody issued.",
+            error="invalid_response",
+            status=200,
+        )
+
     def refresh(self, refresh_token: str) -> TokenResponse:
         """A new access token (and perhaps a new refresh token: store it before using it)."""
         form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
@@ -270,7 +293,8 @@ class OAuthClient:
         said = server_message(body)
         if error == "invalid_grant":
             raise ReauthRequired(
-                f"SeeClickFix refused the grant ({what}): the user must connect again."
+                f"SeeClickFix refused the grant ({what}, invalid_grant): the user must connect "
+                "again."
             )
         code = error if isinstance(error, str) and error.isidentifier() else "invalid_response"
         raise OAuthError(

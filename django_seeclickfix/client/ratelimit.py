@@ -45,7 +45,7 @@ from typing import Any, Protocol
 from django.core.cache import caches
 
 from ..conf import app_settings
-from ..exceptions import RateLimited, TransientError
+from ..exceptions import RateLimited, SiteCacheUnavailable, TransientError
 
 logger = logging.getLogger("django_seeclickfix.client.ratelimit")
 
@@ -295,9 +295,10 @@ class RateBudget:
         try:
             return getattr(self.store, operation)(*args)
         except Exception as err:
-            raise TransientError(
+            raise SiteCacheUnavailable(
                 f"The rate budget's cache is unavailable ({type(err).__name__}); no request was "
-                "sent. Check the cache in SEECLICKFIX['RATE_LIMIT_CACHE']."
+                "sent. Check the cache in SEECLICKFIX['RATE_LIMIT_CACHE'].",
+                alias=getattr(self.store, "alias", None),
             ) from err
 
     # public ------------------------------------------------------------------------------------

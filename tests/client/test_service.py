@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from io import StringIO
+from urllib.parse import parse_qsl
 
 import pytest
+import responses
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -29,9 +32,9 @@ def service(settings):
     return configure
 
 
-def run_check(*args):
+def run_check(*args, part="--service-account"):
     out, err = StringIO(), StringIO()
-    call_command("seeclickfix_check", *args, stdout=out, stderr=err)
+    call_command("seeclickfix_check", *args, *([part] if part else []), stdout=out, stderr=err)
     return out.getvalue(), err.getvalue()
 
 
@@ -125,6 +128,118 @@ def test_check_without_a_service_account(service):
         run_check()
 
 
+# --- the OAuth app's credentials ----------------------------------------------------------------
+
+TOKEN_URL = f"{BASE}/oauth/token"
+APP_SECRET = "test-client-secret"  # tests/settings.py
+APPS_SETTING = 'SOCIALACCOUNT_PROVIDERS["seeclickfix"]["APPS"]'
+
+
+def token_answer(rsps, status, error):
+    """A mocked token endpoint; returns the forms it received (the client scrubs its own copy
+    of a request's secrets afterwards)."""
+    forms = []
+
+    def answer(request):
+        body = request.body.decode() if isinstance(request.body, bytes) else request.body
+        forms.append(dict(parse_qsl(body)))
+        return status, {}, json.dumps({"error": error, "error_description": "said"})
+
+    rsps.add_callback(responses.POST, TOKEN_URL, callback=answer, content_type="application/json")
+    return forms
+
+
+@pytest.mark.django_db
+def test_check_accepts_the_right_oauth_credentials_without_a_grant(service, rsps):
+    service()
+    forms = token_answer(rsps, 400, "invalid_grant")
+    out, err = run_check(part="--oauth-app")
+    assert "accepted the client id test-client-id and its secret" in out
+    assert APP_SECRET not in out + err
+    (form,) = forms
+    assert form["grant_type"] == "authorization_code"
+    assert form["code"].startswith("seeclickfix-check-")  # a code nobody issued
+    assert form["client_secret"] == APP_SECRET
+    assert form["redirect_uri"] == "http://testserver/accounts/seeclickfix/login/callback/"
+
+
+@pytest.mark.django_db
+def test_check_reports_wrong_oauth_credentials(service, rsps):
+    service()
+    token_answer(rsps, 401, "invalid_client")
+    with pytest.raises(CommandError) as caught:
+        run_check(part="--oauth-app")
+    said = str(caught.value)
+    assert "wrong (invalid_client)" in said
+    assert APPS_SETTING in said
+    assert APP_SECRET not in said
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("error", "names"), [("unauthorized_client", 'SEECLICKFIX["FLOW"]'), ("odd_code", "said")]
+)
+@pytest.mark.django_db
+def test_check_reports_other_refusals_with_their_code(service, rsps, error, names):
+    service()
+    token_answer(rsps, 400, error)
+    with pytest.raises(CommandError, match=error) as caught:
+        run_check(part="--oauth-app")
+    assert names in str(caught.value)
+
+
+@pytest.mark.django_db
+def test_check_says_the_credentials_check_does_not_apply_to_an_implicit_app(
+    service, rsps, settings
+):
+    service()
+    settings.SOCIALACCOUNT_PROVIDERS = {
+        "seeclickfix": {"APPS": [{"client_id": "id-only", "secret": ""}]}
+    }
+    out, _ = run_check(part=None)  # and no service account: still a pass
+    assert "implicit flow" in out
+    assert "does not apply" in out
+    assert not rsps.calls
+
+
+@pytest.mark.django_db
+def test_check_with_nothing_configured_fails(service, settings):
+    service()
+    settings.SOCIALACCOUNT_PROVIDERS = {"seeclickfix": {}}
+    with pytest.raises(CommandError, match="Nothing to check"):
+        run_check(part=None)
+    with pytest.raises(CommandError, match="OAuth app: none is configured"):
+        run_check(part="--oauth-app")
+
+
+@pytest.mark.django_db
+def test_check_runs_every_configured_part_and_reports_every_failure(service, rsps):
+    service(TOKEN=TOKEN)
+    token_answer(rsps, 401, "invalid_client")
+    rsps.get(f"{API}/profile", json=sample("profile_logged_in"))
+    out = StringIO()
+    with pytest.raises(CommandError, match="invalid_client"):
+        call_command("seeclickfix_check", stdout=out, stderr=StringIO())
+    assert "Signed in to SeeClickFix as captainkickstand" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_check_skips_a_missing_service_account_by_default(service, rsps):
+    service()
+    token_answer(rsps, 400, "invalid_grant")
+    out, _ = run_check(part=None)
+    assert "accepted the client id" in out
+    assert 'Service account: none is configured (SEECLICKFIX["SERVICE_ACCOUNT"]). Skipped.' in out
+
+
+@pytest.mark.django_db
+def test_check_cannot_reach_the_token_endpoint(service, rsps):
+    service()
+    rsps.post(TOKEN_URL, status=503)
+    with pytest.raises(CommandError, match="Could not reach SeeClickFix"):
+        run_check(part="--oauth-app")
+
+
 def test_token_expiry_formats():
     assert token_expiry(date(2026, 5, 1)) == datetime(2026, 5, 1, tzinfo=UTC)
     assert token_expiry("2026-05-01") == datetime(2026, 5, 1, tzinfo=UTC)
@@ -146,3 +261,16 @@ def test_check_against_the_emulator(scf_emulator_settings, settings):
     scf_emulator_settings.revoke(token)
     with pytest.raises(CommandError, match="refused"):
         run_check()
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+def test_check_of_the_oauth_app_against_the_emulator(scf_emulator_settings, settings):
+    """The emulator answers a code nobody issued as Doorkeeper 5.5 does (tests/doorkeeper)."""
+    assert "accepted the client id" in run_check(part="--oauth-app")[0]
+    app = settings.SOCIALACCOUNT_PROVIDERS["seeclickfix"]["APPS"][0]
+    settings.SOCIALACCOUNT_PROVIDERS = {
+        "seeclickfix": {"APPS": [{**app, "secret": "not-the-secret"}]}
+    }
+    with pytest.raises(CommandError, match="invalid_client"):
+        run_check(part="--oauth-app")

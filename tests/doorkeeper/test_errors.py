@@ -6,13 +6,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+from io import StringIO
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.test import override_settings
 
 from django_seeclickfix.client.oauth import OAuthClient
-from django_seeclickfix.errorcodes import E_CANCELLED, message_for
+from django_seeclickfix.errorcodes import E_CANCELLED, E_CONFIGURATION, message_for
 from django_seeclickfix.exceptions import OAuthError, ReauthRequired
 from django_seeclickfix.models import SeeClickFixAccount
 
@@ -61,13 +64,66 @@ def test_deny_during_a_connect_shows_the_librarys_own_message(client, ada_signed
 
 
 @pytest.mark.django_db
-def test_a_wrong_client_secret_links_nothing(client, ada_signed_in, site):
+def test_a_wrong_client_secret_links_nothing(client, ada_signed_in, site, caplog):
+    """Issue 16, #6: the operator reads the code and the setting at ERROR, the user a message
+    that promises no retry."""
     wrong = DoorkeeperApp(site.app.id, site.app.uid, "not-the-secret")
-    with override_settings(**site_settings(site.doorkeeper, wrong)):
+    with override_settings(**site_settings(site.doorkeeper, wrong)), caplog.at_level("INFO"):
         response = follow_back(client, site.browser.authorize(start(client)))
     assert response.status_code == 400
+    page = response.content.decode().replace("&#x27;", "'")
+    assert str(message_for(E_CONFIGURATION)) in page
+    assert "try again" not in page.lower()
+    (logged,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert "invalid_client" in logged.getMessage()
+    assert 'SOCIALACCOUNT_PROVIDERS["seeclickfix"]["APPS"]' in logged.getMessage()
+    for record in caplog.records:
+        assert "not-the-secret" not in record.getMessage()
+        assert site.app.secret not in record.getMessage()
     assert not SeeClickFixAccount.objects.exists()
     assert site.doorkeeper.token_rows(site.user) == []
+
+
+def run_check() -> str:
+    out = StringIO()
+    call_command("seeclickfix_check", "--oauth-app", stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_seeclickfix_check_tells_right_from_wrong_credentials(site):
+    """What Doorkeeper 5.5 answers a code nobody issued: invalid_grant once the client passed,
+    invalid_client (401) before; nothing is issued either way."""
+    accepted = run_check()
+    assert f"accepted the client id {site.app.uid} and its secret" in accepted
+    assert site.app.secret not in accepted
+    wrong = DoorkeeperApp(site.app.id, site.app.uid, "not-the-secret")
+    with (
+        override_settings(**site_settings(site.doorkeeper, wrong)),
+        pytest.raises(CommandError) as caught,
+    ):
+        run_check()
+    assert "wrong (invalid_client)" in str(caught.value)
+    assert "not-the-secret" not in str(caught.value)
+    assert site.doorkeeper.token_rows(site.user) == []
+
+
+@pytest.mark.django_db
+def test_seeclickfix_check_of_an_app_without_a_secret(site):
+    """A non-confidential app proves its id alone (code flow with PKCE); a confidential one
+    without its secret is refused; an implicit-flow app has nothing to check."""
+    public = site.doorkeeper.create_app(CALLBACK_URI, confidential=False)
+    id_only = DoorkeeperApp(public.id, public.uid, "")
+    with override_settings(**site_settings(site.doorkeeper, id_only, FLOW="code")):
+        assert "as a public client" in run_check()
+    with override_settings(**site_settings(site.doorkeeper, id_only)):
+        assert "does not apply" in run_check()  # FLOW "auto" without a secret: implicit
+    confidential = DoorkeeperApp(site.app.id, site.app.uid, "")
+    with (
+        override_settings(**site_settings(site.doorkeeper, confidential, FLOW="code")),
+        pytest.raises(CommandError, match="invalid_client"),
+    ):
+        run_check()
 
 
 @pytest.mark.django_db

@@ -385,3 +385,45 @@ def test_the_implicit_app_accepts_the_library_relay_uri(scf_emulator, http):
     back = scf_emulator.complete_authorization(url, "resident", session=http)
     assert back.startswith(relay + "#")
     assert parse_fragment(back)["access_token"]
+
+
+# Doorkeeper's server options (issue 16: one emulator switch per behaviour) -----------------------
+
+
+def test_error_pages_can_answer_200_like_doorkeeper(scf_emulator, http):
+    scf_emulator.configure(error_page_status=200)
+    page = http.get(authorize_url(scf_emulator, client_id="nobody"), allow_redirects=False)
+    assert page.status_code == 200  # a page, never a redirect back to the site
+    assert "data-error='invalid_client'" in page.text
+    with pytest.raises(AuthorizationFailed, match="invalid_client"):
+        scf_emulator.complete_authorization(
+            authorize_url(scf_emulator, client_id="nobody"), "resident"
+        )
+    with pytest.raises(ValueError, match="error_page_status"):
+        scf_emulator.configure(error_page_status=302)
+
+
+def test_without_default_scopes_an_authorize_request_needs_a_scope(scf_emulator, http):
+    scf_emulator.configure(default_scopes=False)
+    page = http.get(authorize_url(scf_emulator, state="s"), allow_redirects=False)
+    assert page.status_code == 400
+    assert "data-error='invalid_request'" in page.text
+    assert "Missing required parameter: scope." in unescape(page.text)
+    with_scope = http.get(authorize_url(scf_emulator, scope="public"), allow_redirects=False)
+    assert with_scope.status_code == 302
+    assert "/users/sign_in" in with_scope.headers["Location"]
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+def test_reuse_access_token_hands_back_the_live_token(scf_emulator, http, reuse):
+    scf_emulator.configure(reuse_access_token=reuse)
+    first = exchange(http, scf_emulator, scf_emulator.issue_code("resident")).json()
+    again = exchange(http, scf_emulator, scf_emulator.issue_code("resident")).json()
+    assert (again["access_token"] == first["access_token"]) is reuse
+    implicit = scf_emulator.complete_authorization(
+        authorize_url(scf_emulator, response_type="token"), "resident"
+    )
+    assert (parse_fragment(implicit)["access_token"] == first["access_token"]) is reuse
+    scf_emulator.revoke(first["access_token"])
+    fresh = exchange(http, scf_emulator, scf_emulator.issue_code("resident")).json()
+    assert fresh["access_token"] != first["access_token"]  # a revoked token is never reused

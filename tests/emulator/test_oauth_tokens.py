@@ -282,3 +282,58 @@ def test_tokens_in_the_query_string_are_ignored_and_counted(scf_emulator, http, 
     assert scf_emulator.counters["security.token_in_query"] == 1
     logged = scf_emulator.requests("/api/v2/profile")[-1]
     assert logged.query == {"access_token": "[redacted]"}
+
+
+# confidential, separate from the secret (Doorkeeper's column) ------------------------------------
+
+
+def code_exchange(http, emulator, client_id, secret=None, code="never-issued"):
+    """A code nobody issued: what it answers says whether the client authenticated."""
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK}
+    data["client_id"] = client_id
+    if secret is not None:
+        data["client_secret"] = secret
+    return http.post(f"{emulator.url}/oauth/token", data=data)
+
+
+@pytest.mark.parametrize(
+    ("secret", "confidential", "sent", "error"),
+    [
+        ("s3cret", None, "s3cret", "invalid_grant"),  # the client passed, the code did not
+        ("s3cret", None, "wrong", "invalid_client"),
+        ("s3cret", None, None, "invalid_client"),  # confidential by default: the secret is due
+        ("s3cret", False, None, "invalid_grant"),  # non-confidential: its id alone will do
+        ("s3cret", False, "wrong", "invalid_client"),  # ...but a secret sent must match
+        (None, None, None, "invalid_grant"),  # id-only, non-confidential by default
+        (None, True, None, "invalid_client"),  # a confidential id-only app never authenticates
+    ],
+)
+def test_client_authentication_follows_doorkeeper(
+    scf_emulator, http, secret, confidential, sent, error
+):
+    scf_emulator.register_app("dk-app", secret, [CALLBACK], confidential=confidential)
+    response = code_exchange(http, scf_emulator, "dk-app", sent)
+    assert response.json()["error"] == error
+    assert response.status_code == (401 if error == "invalid_client" else 400)
+
+
+def test_a_confidential_id_only_apps_tokens_cannot_be_revoked(scf_emulator, http):
+    """Doorkeeper refuses the revocation (issue 16, #3): the app cannot authenticate."""
+    app = scf_emulator.register_app("id-only", None, [CALLBACK], confidential=True)
+    assert app.describe()["confidential"] is True
+    issued = scf_emulator.issue_token("resident", "id-only")
+    refused = http.post(
+        f"{scf_emulator.url}/oauth/revoke",
+        data={"token": issued.access_token, "client_id": "id-only"},
+    )
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "unauthorized_client"
+    assert profile_status(http, scf_emulator, issued.access_token) == 200
+    scf_emulator.register_app("id-only", None, [CALLBACK])  # the default: non-confidential
+    issued = scf_emulator.issue_token("resident", "id-only")
+    revoked = http.post(
+        f"{scf_emulator.url}/oauth/revoke",
+        data={"token": issued.access_token, "client_id": "id-only"},
+    )
+    assert revoked.status_code == 200
+    assert profile_status(http, scf_emulator, issued.access_token) == 401

@@ -1,8 +1,17 @@
-"""Check the service account: call ``/profile`` with it and say who it is signed in as.
+"""Check what the site signs in to SeeClickFix with: the OAuth app and the service account.
 
-Exit status 0 when SeeClickFix accepted the credentials, 1 (``CommandError``) otherwise. A
-``TOKEN_EXPIRES`` date in ``SEECLICKFIX["SERVICE_ACCOUNT"]`` within ``--warn-days`` (30) prints a
-warning: personal access tokens live at most a year and nobody is told when one runs out.
+The OAuth app: its client id and secret are sent to SeeClickFix's token endpoint with a code
+nobody issued. Doorkeeper checks the client before the code, so ``invalid_client`` means the
+credentials are wrong and ``invalid_grant`` that they were accepted; nothing is issued. An app
+that uses the implicit flow (no secret) has no credentials to check.
+
+The service account: ``/profile`` is called with it and the command says who it is signed in as.
+A ``TOKEN_EXPIRES`` date in ``SEECLICKFIX["SERVICE_ACCOUNT"]`` within ``--warn-days`` (30) prints
+a warning: personal access tokens live at most a year and nobody is told when one runs out.
+
+Both are checked by default, whichever is configured (``--oauth-app`` or ``--service-account``
+checks one). Exit status 0 when every check passed, 1 (``CommandError``) otherwise. No secret is
+ever printed.
 
 ``--live-contract`` runs the read-only contracts (docs/contracts.md) against the configured
 SeeClickFix instead, with the site's own credentials, and prints the pasteable report; exit
@@ -14,16 +23,20 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
+from allauth.socialaccount.models import SocialApp
+from django.core.exceptions import ImproperlyConfigured, MultipleObjectsReturned
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
+from ...allauth_provider.flow import CODE, flow_for, redirect_uri
 from ...client import parsing
 from ...client.auth import BasicAuth
 from ...client.service import service_client
 from ...conf import app_settings
 from ...contract_check import check_site
-from ...exceptions import RateLimited, ReauthRequired, SeeClickFixError
+from ...exceptions import OAuthError, RateLimited, ReauthRequired, SeeClickFixError
+from ...oauth_app import configured_app, oauth_client
+from ...site_faults import app_setting, classify, token_error_fault
 
 
 def token_expiry(value: Any) -> datetime | None:
@@ -52,8 +65,9 @@ def token_expiry(value: Any) -> datetime | None:
 
 class Command(BaseCommand):
     help = (
-        "Call SeeClickFix's /profile with SEECLICKFIX['SERVICE_ACCOUNT'] and print who it is "
-        "signed in as, the environment, and a warning when the token expires soon."
+        "Check the SeeClickFix OAuth app's client id and secret at SeeClickFix's token endpoint "
+        "and call /profile with SEECLICKFIX['SERVICE_ACCOUNT'], printing who it is signed in as "
+        "and a warning when its token expires soon."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -62,6 +76,16 @@ class Command(BaseCommand):
             type=int,
             default=30,
             help="Warn when TOKEN_EXPIRES is this many days away or less (default 30).",
+        )
+        parser.add_argument(
+            "--oauth-app",
+            action="store_true",
+            help="Check only the OAuth app's credentials.",
+        )
+        parser.add_argument(
+            "--service-account",
+            action="store_true",
+            help="Check only SEECLICKFIX['SERVICE_ACCOUNT'].",
         )
         parser.add_argument(
             "--live-contract",
@@ -74,37 +98,155 @@ class Command(BaseCommand):
         if options["live_contract"]:
             self._live_contract()
             return
+        both = not options["oauth_app"] and not options["service_account"]
         try:
             environment = app_settings.ENVIRONMENT
             base_url = app_settings.base_url
-            account = app_settings.SERVICE_ACCOUNT
-            client = service_client()
         except ImproperlyConfigured as err:
             raise CommandError(str(err)) from err
+        self.where = {"env": environment, "url": base_url}
+        # Each part reports its failure here and the other part still runs.
+        self.failures: list[str] = []
+        configured = False
+        if both or options["oauth_app"]:
+            configured |= self._oauth_app(required=not both)
+        if both or options["service_account"]:
+            configured |= self._service_account(options["warn_days"], required=not both)
+        if self.failures:
+            raise CommandError("\n".join(self.failures))
+        if not configured:
+            raise CommandError(
+                _(
+                    "Nothing to check: configure the SeeClickFix OAuth app "
+                    '(SOCIALACCOUNT_PROVIDERS["seeclickfix"]["APPS"] or a SocialApp) or '
+                    'SEECLICKFIX["SERVICE_ACCOUNT"].'
+                )
+            )
+
+    # the OAuth app -----------------------------------------------------------------------------
+
+    def _oauth_app(self, *, required: bool) -> bool:
+        """Whether an app is configured (its credentials accepted, or an implicit-flow app with
+        none to check); a refusal is added to ``failures``."""
+        try:
+            app = configured_app()
+        except SocialApp.DoesNotExist:
+            message = _(
+                'OAuth app: none is configured (SOCIALACCOUNT_PROVIDERS["seeclickfix"]["APPS"] or '
+                "a SeeClickFix SocialApp)."
+            )
+            if required:
+                return self._failed(message)
+            self.stdout.write(message + " " + _("Skipped."))
+            return False
+        except MultipleObjectsReturned:
+            return self._failed(
+                _(
+                    "OAuth app: more than one SeeClickFix app is configured; keep one (or set "
+                    'SOCIALACCOUNT_PROVIDERS["seeclickfix"]["APPS"] only).'
+                )
+            )
+        names = {**self.where, "id": app.client_id, "where": app_setting(app)}
+        if flow_for(app) != CODE:
+            self.stdout.write(
+                _(
+                    "OAuth app: client id %(id)s uses the implicit flow (no secret), which never "
+                    "calls the token endpoint: the credentials check does not apply."
+                )
+                % names
+            )
+            return True
+        try:
+            accepted = oauth_client(app).credentials_accepted(redirect_uri(CODE))
+        except ImproperlyConfigured as err:
+            return self._failed(_("OAuth app: %(error)s") % {"error": err})
+        except OAuthError as err:
+            fault = classify(err, app)
+            return self._failed(
+                _(
+                    "OAuth app: SeeClickFix (%(env)s, %(url)s) refused the check of client id "
+                    "%(id)s with %(code)s (status %(status)s). %(advice)s"
+                )
+                % {
+                    **names,
+                    "code": err.error,
+                    "status": err.status,
+                    "advice": fault.advice if fault else str(err),
+                }
+            )
+        except SeeClickFixError as err:
+            return self._failed(self._unreachable(err, app))
+        if not accepted:
+            fault = token_error_fault("invalid_client", app)
+            assert fault is not None  # invalid_client is always the site's to fix
+            return self._failed(
+                _(
+                    "OAuth app: SeeClickFix (%(env)s, %(url)s) says the client id %(id)s and "
+                    "its secret are wrong (invalid_client). %(advice)s"
+                )
+                % {**names, "advice": fault.advice}
+            )
+        if app.secret:
+            line = _(
+                "OAuth app: SeeClickFix (%(env)s, %(url)s) accepted the client id %(id)s and its "
+                "secret (%(where)s)."
+            )
+        else:
+            line = _(
+                "OAuth app: SeeClickFix (%(env)s, %(url)s) accepted the client id %(id)s as a "
+                "public client (no secret is configured; the code flow relies on PKCE)."
+            )
+        self.stdout.write(line % names)
+        return True
+
+    def _failed(self, message: str) -> bool:
+        self.failures.append(message)
+        return True  # the part was configured (or asked for), and it failed
+
+    def _unreachable(self, err: SeeClickFixError, app: SocialApp | None = None) -> str:
+        if isinstance(err, RateLimited):
+            return _("SeeClickFix's rate limit is used up; try again in %(seconds)d seconds.") % {
+                "seconds": round(err.retry_after)
+            }
+        fault = classify(err, app)
+        if fault is not None:
+            return fault.advice
+        return _("Could not reach SeeClickFix at %(url)s: %(error)s") % {
+            "url": self.where["url"],
+            "error": err,
+        }
+
+    # the service account -----------------------------------------------------------------------
+
+    def _service_account(self, warn_days: int, *, required: bool) -> bool:
+        """Whether a service account is configured; a refusal (or its absence while
+        ``required``) is added to ``failures``."""
+        account = app_settings.SERVICE_ACCOUNT
+        if account is None and not required:
+            self.stdout.write(
+                _('Service account: none is configured (SEECLICKFIX["SERVICE_ACCOUNT"]). Skipped.')
+            )
+            return False
+        try:
+            client = service_client()
+        except ImproperlyConfigured as err:
+            return self._failed(str(err))
         assert account is not None
         expires = token_expiry(account.get("TOKEN_EXPIRES"))
         try:
             with client:
                 profile = client.get_profile()
-        except ReauthRequired as err:
-            raise CommandError(
+        except ReauthRequired:
+            return self._failed(
                 _(
                     "SeeClickFix (%(env)s, %(url)s) refused the service account's credentials. "
                     'Check SEECLICKFIX["SERVICE_ACCOUNT"]: the token may have expired or been '
                     "revoked, or the password changed."
                 )
-                % {"env": environment, "url": base_url}
-            ) from err
-        except RateLimited as err:
-            raise CommandError(
-                _("SeeClickFix's rate limit is used up; try again in %(seconds)d seconds.")
-                % {"seconds": round(err.retry_after)}
-            ) from err
+                % self.where
+            )
         except SeeClickFixError as err:
-            raise CommandError(
-                _("Could not reach SeeClickFix at %(url)s: %(error)s")
-                % {"url": base_url, "error": err}
-            ) from err
+            return self._failed(self._unreachable(err))
 
         if isinstance(client.auth, BasicAuth):
             method = _("HTTP Basic as %(email)s (legacy; prefer a personal access token)") % {
@@ -115,7 +257,7 @@ class Command(BaseCommand):
         lines = [
             _("Signed in to SeeClickFix as %(name)s (user id %(id)s).")
             % {"name": profile.name or _("(no name)"), "id": profile.id},
-            _("Environment: %(env)s (%(url)s)") % {"env": environment, "url": base_url},
+            _("Environment: %(env)s (%(url)s)") % self.where,
             _("Authentication: %(method)s") % {"method": method},
             _("Can acknowledge issues: %(answer)s")
             % {"answer": _("yes") if profile.can_acknowledge else _("no")},
@@ -124,9 +266,8 @@ class Command(BaseCommand):
             lines.append(_("Organisation id: %(id)s") % {"id": client.organization_id})
         for line in lines:
             self.stdout.write(line)
-        self._expiry(
-            expires, options["warn_days"], uses_token=not isinstance(client.auth, BasicAuth)
-        )
+        self._expiry(expires, warn_days, uses_token=not isinstance(client.auth, BasicAuth))
+        return True
 
     def _live_contract(self) -> None:
         try:

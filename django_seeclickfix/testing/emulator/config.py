@@ -50,6 +50,14 @@ class Behaviour:
     # The real service serves anonymous listings (and ``details=true`` for everyone) at most
     # 20 per page, whatever ``per_page`` asks.
     anonymous_per_page: int = 20
+    # Doorkeeper's server options (SeeClickFix's choice is unknown). ``reuse_access_token``:
+    # a new authorisation of the same app and user hands back the still-valid token instead of
+    # a new one. ``default_scopes=False``: an authorize request without ``scope`` stops on the
+    # error page ("Missing required parameter: scope."). ``error_page_status``: Doorkeeper
+    # answers its error pages (unknown client, bad redirect URI...) with 200; 400 by default.
+    reuse_access_token: bool = False
+    default_scopes: bool = True
+    error_page_status: int = 400
     quirks: Quirks = field(default_factory=Quirks)
 
     def reset(self) -> None:
@@ -66,7 +74,7 @@ class Behaviour:
                 raise ValueError(f"unknown emulator setting {name!r}; known: {sorted(names)}")
             if name in ("invalid_token_behaviour", "page_cap_answer"):
                 value = str(value)
-            elif name in ("page_cap", "anonymous_per_page"):
+            elif name in ("page_cap", "anonymous_per_page", "error_page_status"):
                 value = int(value)
             setattr(self, name, value)
         quirk_names = {f.name for f in fields(Quirks)}
@@ -92,6 +100,8 @@ class Behaviour:
             raise ValueError(
                 f"page_cap_answer must be one of {PAGE_CAP_ANSWERS}, got {self.page_cap_answer!r}"
             )
+        if self.error_page_status not in (200, 400):
+            raise ValueError(f"error_page_status must be 200 or 400, got {self.error_page_status}")
         if self.page_cap < 0 or self.anonymous_per_page < 1:
             raise ValueError("page_cap must be 0 (off) or more, anonymous_per_page 1 or more")
 

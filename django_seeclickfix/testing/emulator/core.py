@@ -255,6 +255,7 @@ class Emulator:
         access_token_lifetime: int = 7200,
         skip_authorization: bool = False,
         refresh_token_revoked_on_use: bool = False,
+        confidential: bool | None = None,
     ) -> App:
         """Register (or replace) an OAuth application until the next ``reset()``."""
         return self.oauth.register_app(
@@ -267,6 +268,7 @@ class Emulator:
             access_token_lifetime=access_token_lifetime,
             skip_authorization=skip_authorization,
             refresh_token_revoked_on_use=refresh_token_revoked_on_use,
+            confidential=confidential,
         )
 
     # people and issues -------------------------------------------------------------------------

@@ -143,9 +143,15 @@ class App:
     access_token_lifetime: int = 7200
     skip_authorization: bool = False
     refresh_token_revoked_on_use: bool = False
+    # Doorkeeper's ``confidential`` column, separate from having a secret (``None``: confidential
+    # exactly when there is a secret). A confidential app must authenticate at the token and
+    # revoke endpoints; a non-confidential one may send its id alone, even if it has a secret.
+    confidential_flag: bool | None = None
 
     @property
     def confidential(self) -> bool:
+        if self.confidential_flag is not None:
+            return self.confidential_flag
         return self.secret is not None
 
     def describe(self) -> dict[str, object]:
@@ -159,6 +165,7 @@ class App:
             "rotate_refresh_tokens": self.rotate_refresh_tokens,
             "access_token_lifetime": self.access_token_lifetime,
             "refresh_token_revoked_on_use": self.refresh_token_revoked_on_use,
+            "confidential": self.confidential,
         }
 
 

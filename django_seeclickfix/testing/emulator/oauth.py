@@ -152,6 +152,7 @@ class OAuthServer:
         access_token_lifetime: int = 7200,
         skip_authorization: bool = False,
         refresh_token_revoked_on_use: bool = False,
+        confidential: bool | None = None,
     ) -> App:
         if token_regime not in TOKEN_REGIMES:
             raise ValueError(f"token_regime must be one of {TOKEN_REGIMES}, got {token_regime!r}")
@@ -173,6 +174,7 @@ class OAuthServer:
             access_token_lifetime=access_token_lifetime,
             skip_authorization=skip_authorization,
             refresh_token_revoked_on_use=refresh_token_revoked_on_use,
+            confidential_flag=confidential,
         )
         with self.state.lock:
             self.state.apps[client_id] = app
@@ -208,6 +210,21 @@ class OAuthServer:
                 previous_token_id=previous.id if previous is not None else None,
             )
             return self.state.store_token(token)
+
+    def _reusable(self, app: App, user: User) -> Token | None:
+        """With ``reuse_access_token``: the newest still-valid token of ``user`` through
+        ``app``, which Doorkeeper hands back again instead of minting one."""
+        if not self.behaviour.reuse_access_token:
+            return None
+        with self.state.lock:
+            live = [
+                token
+                for token in self.state.tokens_by_access.values()
+                if token.client_id == app.client_id
+                and token.user_id == user.id
+                and self.usable(token) is None
+            ]
+        return max(live, key=lambda token: token.id) if live else None
 
     def personal_access_token(
         self,
@@ -349,6 +366,9 @@ class OAuthServer:
         # what it does with another value is unknown, so the emulator refuses it.
         if params.get("scf_login", "choose") not in SCF_LOGIN_CHOICES:
             return None, self._error_page("invalid_request")
+        if not self.behaviour.default_scopes and not params.get("scope"):
+            # Doorkeeper without default_scopes: its error page, not a redirect.
+            return None, self._error_page("invalid_request", "Missing required parameter: scope.")
         if response_type not in ("code", "token"):
             return None, self._redirect_error(
                 redirect_uri, "unsupported_response_type", state, False
@@ -368,8 +388,11 @@ class OAuthServer:
                 )
         return app, None
 
-    def _error_page(self, error: str) -> Response:
-        return html_response(pages.error(error, MESSAGES[error]), status=400)
+    def _error_page(self, error: str, description: str | None = None) -> Response:
+        return html_response(
+            pages.error(error, description or MESSAGES[error]),
+            status=self.behaviour.error_page_status,
+        )
 
     def _redirect_error(
         self,
@@ -444,7 +467,7 @@ class OAuthServer:
         redirect_uri, state = params["redirect_uri"], params.get("state")
         ctx.log.count("oauth.authorize.approved")
         if params.get("response_type") == "token":
-            token = self.mint(app, user, implicit=True)
+            token = self._reusable(app, user) or self.mint(app, user, implicit=True)
             ctx.notes["token_id"] = token.id
             issued = self.issued(token)
             body = {
@@ -554,13 +577,17 @@ class OAuthServer:
         return form.get("client_id", ""), form.get("client_secret")
 
     def _authenticate_client(self, client_id: str, secret: str | None) -> App | None:
+        """Doorkeeper 5.5's ``by_uid_and_secret``: a non-confidential app may send its id
+        alone (even if it has a secret); otherwise the secret must match, and an app without
+        one (a confidential id-only app) never authenticates."""
         app = self.state.apps.get(client_id)
         if app is None:
             return None
-        if app.secret is None:
-            # A public client proves nothing but its id; a secret sent anyway must be empty.
-            return app if not secret else None
-        if secret is None or not hmac.compare_digest(app.secret.encode(), secret.encode()):
+        if not secret and not app.confidential:
+            return app
+        if not secret or app.secret is None:
+            return None
+        if not hmac.compare_digest(app.secret.encode(), secret.encode()):
             return None
         return app
 
@@ -625,7 +652,8 @@ class OAuthServer:
                     ctx.log.count("oauth.pkce_failed")
                     return oauth_error("invalid_grant")
             grant.used = True
-            token = self.mint(app, self.state.users[grant.user_id])
+            user = self.state.users[grant.user_id]
+            token = self._reusable(app, user) or self.mint(app, user)
             grant.family = token.family
             return self._token_success(ctx, token)
 
