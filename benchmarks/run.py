@@ -23,6 +23,10 @@ this one run; ``benchmarks/RESULTS.md`` says what each means and what limits it.
    and the time from a lost message to its post.
 9. The planner (``planner_figures.py``): a pass's cost from 1,000 to 50,000 accounts, its
    queries, and the share of its capacity it plans.
+10. The walk against its minimum (``walk_figures.py``): a cold walk while its issues keep
+    changing, and 150 changes in the second a sync starts, with the next sync's rewrites.
+
+The time-scaled steady state of issue 17 runs apart: ``benchmarks/steady_state.py``.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ class Plan:
     sync_memory: bool  # figure 4 with the database too
     feed_sample: int | None  # figure 7: per-user syncs measured (None: all 1,000)
     planner_sizes: tuple[int, ...]  # figure 9: linked accounts the pass is planned over
+    churn_issues: int  # figure 10: issues of the walk under churn
 
 
 QUICK = Plan(
@@ -73,6 +78,7 @@ QUICK = Plan(
     sync_memory=False,
     feed_sample=250,  # 10 s for all 1,000 on this machine: too much of the minute
     planner_sizes=(1000, 5000),
+    churn_issues=1000,
 )
 FULL = Plan(
     cold_issues=1000,
@@ -86,6 +92,7 @@ FULL = Plan(
     sync_memory=True,
     feed_sample=None,
     planner_sizes=(1000, 10000, 50000),
+    churn_issues=2500,
 )
 
 
@@ -308,6 +315,43 @@ def figure_planner(stack: Stack, plan: Plan, report: Report) -> None:
     )
 
 
+def figure_walk(stack: Stack, plan: Plan, report: Report) -> None:
+    from walk_figures import burst_sync, churn_walk
+
+    churn = churn_walk(stack, issues=plan.churn_issues)
+    burst = burst_sync(stack, changes=150)
+    report.figures.update(
+        requests_churn_walk_vs_minimum=round(churn.ratio, 3),
+        requests_burst_150_changes=burst.requests,
+    )
+    report.extra.update(
+        churn_walk_requests=churn.requests,
+        churn_stopped=churn.churn_stopped,
+        requests_after_burst=burst.next_requests,
+        rows_rewritten_after_burst=burst.rows_rewritten,
+    )
+    stopped = ", the churn stopped at its bound" if churn.churn_stopped else ""
+    report.goal(
+        "requests_churn_walk_vs_minimum",
+        churn.ratio <= 1.1,
+        f"cold walk of {churn.issues} issues, one changing after each answer: {churn.requests} "
+        f"requests against ceil({churn.issues}/100) = {churn.minimum}: {churn.ratio:.2f}x "
+        f"(goal <= 1.1){stopped}",
+    )
+    report.goal(
+        "requests_burst_150_changes",
+        burst.requests <= burst.goal,
+        f"150 changes in the second a sync starts: {burst.requests} requests (goal "
+        f"ceil(150/100) = {burst.goal})",
+    )
+    report.goal(
+        "rows_rewritten_after_burst",
+        burst.next_requests <= 1 and burst.rows_rewritten == 0,
+        f"the next sync, nothing changed: {burst.next_requests} request(s) (goal 1), "
+        f"{burst.rows_rewritten} rows rewritten (goal 0)",
+    )
+
+
 def figure_emulator(stack: Stack, report: Report) -> None:
     from emulator_throughput import measure
 
@@ -383,6 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         lambda stack: figure_overhead(stack, plan, report),
         lambda stack: figure_memory(stack, plan, report),
         lambda stack: figure_budget(stack, plan, report),
+        lambda stack: figure_walk(stack, plan, report),
         # Last: it leaves thousands of accounts in the database.
         lambda stack: figure_planner(stack, plan, report),
     ]
