@@ -192,13 +192,14 @@ class Stack:
 
 
 @contextmanager
-def running_stack(*, seed: str = "empty") -> Iterator[Stack]:
-    """PostgreSQL, Redis and the emulator started, Django set up on them; all stopped on exit."""
+def running_stack(*, seed: str = "empty", emulator_args: Sequence[str] = ()) -> Iterator[Stack]:
+    """PostgreSQL, Redis and the emulator started, Django set up on them; all stopped on exit.
+    ``emulator_args`` go to the emulator's command line (``--access-token-lifetime 360``)."""
     postgres = PostgresServer().start()
     redis_server: RedisServer | None = None
     try:
         redis_server = RedisServer().start()
-        with running_emulator("--seed", seed) as url:
+        with running_emulator("--seed", seed, *emulator_args) as url:
             setup_django(postgres.url)
             stack = Stack(postgres, redis_server, url, remote(url))
             stack.configure()

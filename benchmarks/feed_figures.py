@@ -8,21 +8,24 @@ Importable: ``feed_figures(users=1000, changes=50, *, sample=None) -> dict[str, 
 The scene: ``users`` emulator residents of New Haven, all linked (``SeeClickFixAccount``), each
 with one issue last changed 30 days ago and already synced (their per-user cursors stand at it,
 profiles fresh: the steady state a previous pass leaves). The area feed for ``new-haven`` has
-made one pass. Then ``changes`` of those issues change on SeeClickFix, and one pass of each kind
-runs through the library's real code, in this process, on the emulator's real HTTP:
+made one pass. Then ``changes`` of those issues change on SeeClickFix (one a second, the last
+two seconds ago), and one pass of each kind runs through the library's real code, in this
+process, on the emulator's real HTTP:
 
 - ``requests_per_pass_feed``: ``feed.run_feed()``, anonymous as without ``SERVICE_ACCOUNT``
-  (goal: ``ceil(changes / 20)``: SeeClickFix serves anonymous listings 20 per page; with a
-  service account's token pages hold 100 and the goal is ``ceil(changes / 100)``);
+  (goal: ``ceil(changes / 20)``: SeeClickFix serves anonymous listings 20 per page);
+- ``requests_per_pass_feed_service_account``: the same pass again, from the same cursor over
+  the same changes, with ``SERVICE_ACCOUNT`` set to an emulator user's personal access token
+  (goal: ``ceil(changes / 100)``: a token's listings hold 100 per page);
 - ``requests_per_pass_per_user``: ``sync.sync_now()`` for every account, as
   ``sync_all_accounts`` would queue them (``users`` expected: one request each). With
   ``sample``, that many accounts (the changed ones first, then unchanged ones) are synced and
   the measured requests per unchanged and per changed account are scaled to ``users``; the
   result says so in ``per_user_sampled``.
 
-Requests are counted by the emulator (every request it served under ``/api/v2``). Both passes
-are checked: the feed must have stored exactly the changed issues, the per-user pass must have
-seen every change of the accounts it synced.
+Requests are counted by the emulator (every request it served under ``/api/v2``). Every pass
+is checked: each feed pass must have stored exactly the changed issues, the per-user pass must
+have seen every change of the accounts it synced.
 
 Uses Django with ``tests.settings`` (SQLite in memory) unless Django is already configured; the
 database is migrated first.
@@ -101,6 +104,14 @@ def _link_everyone(emulator: Any, users: int) -> tuple[list[Any], list[int]]:
     return issues, ids
 
 
+def _check_stored(changed: list[Any], reader: str) -> None:
+    from django_seeclickfix.models import SeeClickFixIssue
+
+    stored = set(SeeClickFixIssue.objects.values_list("scf_id", flat=True))
+    if stored != {i.id for i in changed}:
+        raise AssertionError(f"the {reader} feed did not store exactly the changed issues")
+
+
 def _api_requests(emulator: Any, since: int) -> int:
     return sum(1 for r in emulator.requests("/api/v2") if r.seq > since)
 
@@ -115,12 +126,14 @@ def feed_figures(
 ) -> dict[str, Any]:
     """Measure one feed pass and one per-user pass after ``changes`` changes among ``users``
     linked residents (see the module docstring). Returns ``requests_per_pass_feed``,
-    ``requests_per_pass_per_user``, ``requests_per_pass_feed_goal`` and details."""
+    ``requests_per_pass_feed_service_account``, ``requests_per_pass_per_user``, the goals
+    (``…_goal``) and details."""
     if not 0 < changes <= users:
         raise ValueError("changes must be between 1 and users")
     _setup_django()
     from django.db import transaction
     from django.test import override_settings
+    from django.utils import timezone
 
     from django_seeclickfix import feed, sync
     from django_seeclickfix.models import SeeClickFixAccount, SeeClickFixAreaFeed, SeeClickFixIssue
@@ -142,16 +155,33 @@ def feed_figures(
             feed.run_feed()  # the feed's earlier pass: its cursor stands before the changes
 
             changed = random.Random(changes).sample(issues, changes)
-            for issue in changed:
-                emulator.update_issue(issue.id, status="closed")
+            # Spread over the interval, one a second, the last two seconds ago: the changes a
+            # pass finds. (Many in the very second a walk starts are the burst case, measured
+            # by burst_figures.py.)
+            start = timezone.now().replace(microsecond=0) - timedelta(seconds=changes + 1)
+            for n, issue in enumerate(changed):
+                emulator.update_issue(
+                    issue.id, status="closed", updated_at=start + timedelta(seconds=n)
+                )
             changed_reporters = {i.reporter_id for i in changed}
 
+            cursor = SeeClickFixAreaFeed.objects.values_list("cursor", flat=True).get()
             since = _last_seq(emulator)
             feed_pass = feed.run_feed()["areas"][0]
             feed_requests = _api_requests(emulator, since)
-            stored = set(SeeClickFixIssue.objects.values_list("scf_id", flat=True))
-            if stored != {i.id for i in changed}:
-                raise AssertionError("the feed did not store exactly the changed issues")
+            _check_stored(changed, "anonymous")
+
+            # The same changes read again from the same cursor, as the service account.
+            SeeClickFixIssue.objects.all().delete()
+            SeeClickFixAreaFeed.objects.update(cursor=cursor)
+            official = emulator.generate_users(1, prefix="feedbench-official")[0]
+            service = {"SERVICE_ACCOUNT": {"TOKEN": emulator.personal_access_token(official)}}
+            # emulator_settings starts from the settings in force (the areas, the budget).
+            with override_settings(**emulator_settings(emulator, **service)):
+                since = _last_seq(emulator)
+                feed.run_feed()
+                service_requests = _api_requests(emulator, since)
+            _check_stored(changed, "service-account")
 
             accounts = list(
                 SeeClickFixAccount.objects.filter(pk__in=account_ids).select_related("user")
@@ -184,6 +214,9 @@ def feed_figures(
         "requests_per_pass_feed": float(feed_requests),
         # anonymous listings come 20 per page (the emulator's anonymous_per_page, as live)
         "requests_per_pass_feed_goal": float(math.ceil(changes / 20)),
+        "requests_per_pass_feed_service_account": float(service_requests),
+        # a token's listings come 100 per page
+        "requests_per_pass_feed_service_account_goal": float(math.ceil(changes / 100)),
         "requests_per_pass_per_user": round(per_user, 2),
         "per_user_sampled": len(synced) != users,
         "per_user_accounts_synced": len(synced),

@@ -4,7 +4,8 @@ A naive sync of one user re-lists everything, every time: ``GET /api/v2/profile`
 page of ``GET /api/v2/profile/issues`` (all four statuses) at the default page size (no
 ``per_page``: 20 on SeeClickFix), with no cursor and no conditional requests. There is no
 shared budget: each process sends as fast as it can and, when SeeClickFix answers 429, sleeps
-for its ``Retry-After`` and sends the same request again.
+for its ``Retry-After`` and sends the same request again. It stops when ``next_page`` does not
+move on (SeeClickFix's page cap of 25 pages), so past 500 issues it reads 25 pages, not all.
 
     .venv/bin/python benchmarks/naive.py URL TOKEN     # one naive sync against an emulator
 """
@@ -68,7 +69,11 @@ class NaiveClient:
         while page:
             body = self.get("/profile/issues", status=STATUSES, page=page)
             self.result.issues += len(body["issues"])
-            page = body["metadata"]["pagination"]["next_page"]
+            following = body["metadata"]["pagination"]["next_page"]
+            # Past SeeClickFix's page cap (the emulator's default: page 25 again, pointing on
+            # to the same next page) a client that follows next_page asks the same page
+            # forever; this one stops where the listing stops moving on.
+            page = following if following and following > page else None
         self.result.accounts += 1
         return self.result
 

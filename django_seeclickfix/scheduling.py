@@ -11,8 +11,9 @@ next pass, by priority:
 3. **Per-user syncs** fill the rest, most overdue first (``next_sync_at``), each at its
    *expected cost*: its listing pages (as many as its last sync's changes need, or, for a
    first sync, as its profile's issue count needs, plus one), one more when its profile will be
-   older than ``PROFILE_MAX_AGE``, one more when its access token will have expired (a token is
-   refreshed when a planned request needs it, not on a timer).
+   older than ``PROFILE_MAX_AGE``, one more when its access token will be within its refresh margin
+   (``tokens.refresh_margin``; a token is refreshed when a planned request needs it, not on a
+   timer).
 
 Each planned sync is queued with a countdown that spreads the plan over the interval at the
 budget's rate, so the tasks arrive as the budget frees instead of all waiting at once; one that
@@ -41,11 +42,19 @@ from django.utils import timezone
 
 from .conf import app_settings
 from .models import SeeClickFixAccount
+from .tokens import refresh_margin
 
 # Without a shared budget (RATE_LIMIT_SCOPE = "token") nothing limits a pass but this.
 UNSHARED_PASS_LIMIT = 1000
 # What the expected cost of an account's sync is read from (its profile too, for a first sync).
-COSTED_FIELDS = ("pk", "expires_at", "profile_synced_at", "last_synced_at", "last_sync_changes")
+COSTED_FIELDS = (
+    "pk",
+    "expires_at",
+    "token_issued_at",
+    "profile_synced_at",
+    "last_synced_at",
+    "last_sync_changes",
+)
 
 
 def rate() -> float:
@@ -80,8 +89,9 @@ def expected_cost(row: Any, at: datetime, profile: Any = None) -> int:
     profile_due = row.profile_synced_at is None or at - row.profile_synced_at >= timedelta(
         seconds=app_settings.PROFILE_MAX_AGE
     )
-    margin = timedelta(seconds=app_settings.TOKEN_REFRESH_MARGIN)
-    refresh_due = row.expires_at is not None and row.expires_at - margin <= at
+    # The margin the refresh itself applies (at most half the token's lifetime): a plan that
+    # used the raw setting would count a refresh for every short-lived token, always.
+    refresh_due = row.expires_at is not None and row.expires_at - refresh_margin(row) <= at
     return listing + int(profile_due) + int(refresh_due)
 
 

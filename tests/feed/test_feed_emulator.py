@@ -250,6 +250,27 @@ def test_the_service_account_reads_the_feed_when_configured(world):
     assert SeeClickFixIssue.objects.count() == 1
 
 
+@pytest.mark.parametrize(("service_account", "requests"), [(False, 8), (True, 2)])
+def test_150_changes_cost_pages_of_20_anonymously_and_of_100_as_the_service_account(
+    world, service_account, requests
+):
+    # SeeClickFix serves anonymous listings 20 per page whatever per_page asks; a token's
+    # listings 100: the service account is what makes a busy area cheap.
+    if service_account:
+        official = world.emulator.user("official")
+        world.configure(SERVICE_ACCOUNT={"TOKEN": world.emulator.personal_access_token(official)})
+    rita, _account = world.linked_resident("rita")
+    changed = world.many_changes([rita, world.resident("stranger")], 150)
+    since = world.last_seq()
+
+    result = feed.run_feed()["areas"][0]
+
+    sent = world.listing_requests(since)
+    assert (result["changes"], result["requests"], len(sent)) == (150, requests, requests)
+    assert {r.query["per_page"] for r in sent} == {"100"}
+    assert stored_ids() == {i.id for i in changed if i.reporter_id == rita.id}
+
+
 def test_a_bounding_box_area_and_several_areas(world):
     world.configure(
         AREAS=[NEW_HAVEN_AREA, {"NAME": "hartford", "BBOX": [41.7237, -72.718, 41.8074, -72.6415]}]

@@ -12,7 +12,7 @@ from celery.exceptions import Retry
 from django.test import override_settings
 from django.utils import timezone
 
-from django_seeclickfix import scheduling
+from django_seeclickfix import scheduling, tokens
 from django_seeclickfix.exceptions import RateLimited
 from django_seeclickfix.models import SeeClickFixAccount
 from django_seeclickfix.task_base import seeclickfix_task
@@ -104,6 +104,39 @@ def test_the_expected_cost_counts_refresh_profile_and_pages(make_account):
         assert scheduling.expected_cost(account, now) == 5  # within TOKEN_REFRESH_MARGIN
         account.expires_at = None  # a token that never expires is never refreshed
         assert scheduling.expected_cost(account, now) == 4
+
+
+def test_a_short_lived_token_is_costed_with_the_margin_its_refresh_uses(make_account):
+    # A 4-minute token: the refresh clamps the 300 s margin to half its lifetime (120 s), so
+    # one minute on it needs no refresh; the raw setting would have counted one.
+    now = timezone.now()
+    account = make_account(
+        last_synced_at=now - timedelta(hours=1),
+        profile_synced_at=now,
+        token_issued_at=now,
+        expires_at=now + timedelta(minutes=4),
+        last_sync_changes=0,
+    )
+    soon, later = now + timedelta(minutes=1), now + timedelta(seconds=150)
+    with real_budget(TOKEN_REFRESH_MARGIN=300):
+        assert tokens.refresh_margin(account) == timedelta(minutes=2)
+        assert (tokens.refresh_due(account, soon), tokens.refresh_due(account, later)) == (
+            False,
+            True,
+        )
+        assert scheduling.expected_cost(account, soon) == 1
+        assert scheduling.expected_cost(account, later) == 2  # its refresh, then the listing
+
+
+def test_a_pass_plans_short_lived_tokens_without_a_refresh_each(settled):
+    now = timezone.now()
+    settled(10)
+    SeeClickFixAccount.objects.update(token_issued_at=now, expires_at=now + timedelta(minutes=10))
+    # 10-minute tokens and a 900 s margin: the refresh waits until 5 minutes are left, after
+    # this 60 s pass; planned at the raw margin, every sync would have counted a refresh.
+    with real_budget(SYNC_PASS_INTERVAL=60, TOKEN_REFRESH_MARGIN=900):
+        plan = scheduling.plan_pass(now)
+    assert {p.cost for p in plan.planned} == {1}
 
 
 def test_a_first_sync_is_costed_from_the_profiles_issue_count(make_account):
