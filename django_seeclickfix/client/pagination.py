@@ -281,6 +281,18 @@ class _Run:
             return info.entries == self.entries and size == self.per_page
         return _below(stamps, self.before) == self._below_expected()
 
+    def leave(self, position: _Position) -> _Position:
+        """``position`` (by update time) once the run ends: the run's issues in the bound's
+        second were handed out too, on earlier pages than the one ``position`` came from, and
+        the inclusive bound would hand them out again (a page cap inside a crowded second)."""
+        if position.bound is None:
+            return position
+        floor = _second(position.bound)
+        carried = frozenset(
+            (key, stamp) for key, stamp in self.seen if stamp is not None and stamp >= floor
+        )
+        return replace(position, at_bound=position.at_bound | carried)
+
     def _below_expected(self) -> int:
         """How many issues of the last page lie below ``before`` while the count holds."""
         return self.entries - (self.last - 1) * self.per_page
@@ -345,7 +357,7 @@ def walk_updates(
             # A page cap: go on by update time from the last page handed out.
             logger.info("%s stopped at page %s; going on by update time", where, position.number)
             cap = min(cap, position.number - 1)
-            position, run = run.resume, None
+            position, run = run.leave(run.resume), None
             continue
         first = False
         if fetched.not_modified:
@@ -372,7 +384,7 @@ def walk_updates(
             logger.info("%s changed during the walk; going on by update time", where)
             if not raw_items or page_ids == run.previous_ids:
                 cap = min(cap, position.number - 1)
-            position, run = run.resume, None
+            position, run = run.leave(run.resume), None
             continue
         at_cap = run is not None and position.number >= cap and position.number < run.last
         if run is not None and position.number < run.last and not at_cap:
@@ -416,7 +428,7 @@ def walk_updates(
             # The run read all of [bound, before): what changed since lies at or past before.
             position, run = _Position(run.before, 1), None
         else:
-            position, run = following, None
+            position, run = (following if run is None else run.leave(following)), None
         del fetched, raw_items, parsed, stamps, following  # hold one page, nothing more
         yield page
         del page

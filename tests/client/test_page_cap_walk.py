@@ -10,7 +10,7 @@ import pytest
 from django_seeclickfix.client.pagination import Fetched, walk_pages
 from django_seeclickfix.exceptions import PageCapReached, TransientError
 
-from .listing_service import EPOCH, Listing, sync
+from .listing_service import EPOCH, Listing, sync, walk
 
 BEFORE = EPOCH - timedelta(seconds=5)
 ANSWERS = ["404", "empty", "repeat"]
@@ -64,3 +64,14 @@ def test_one_second_holding_more_than_the_cap_raises_a_clear_error(answer):
     with pytest.raises(PageCapReached, match="Narrow the listing's filters"):
         sync(listing, {}, BEFORE)
     assert len(listing.requests) < 10
+
+
+@pytest.mark.parametrize("answer", ANSWERS)
+def test_a_crowded_second_across_the_cap_is_handed_out_once(answer):
+    # 50 issues a second at 20 a page: the page at the cap ends inside a second whose first
+    # issues came on the pages before it, and the walk goes on from that second (inclusive).
+    stamps = {n: EPOCH + timedelta(seconds=n // 50) for n in range(1, 701)}
+    listing = Listing(stamps, per_page=20)
+    listing.page_cap, listing.page_cap_answer = 4, answer
+    handed_out = [row[0] for page in walk(listing, BEFORE) for row in page.items]
+    assert sorted(handed_out) == sorted(stamps)
