@@ -63,6 +63,7 @@ from ..exceptions import (
     ReauthRequired,
     SeeClickFixError,
     TokenDecryptionError,
+    error_text,
 )
 from ..fields import decrypt, encrypt
 from ..linking import IN_FLOW_ATTRIBUTE, check_can_link
@@ -229,11 +230,10 @@ def stop_for_site(
 
 
 def described(error: BaseException) -> str:
-    """A failure for an INFO line: its type, status and message, which carries the OAuth error
-    code (error messages never hold secrets)."""
+    """A failure for an INFO line: :func:`~django_seeclickfix.exceptions.error_text` (its type
+    and message, which carries the OAuth error code) and the status of a failed answer."""
     status = getattr(error, "status", None)
-    where = f", status {status}" if status is not None else ""
-    return f"{type(error).__name__}{where}: {error}"
+    return error_text(error) if status is None else f"{error_text(error)} (status {status})"
 
 
 # --- start -------------------------------------------------------------------------------------
